@@ -1,0 +1,354 @@
+"""The run configuration: every default in one place, and a strict validator.
+
+A preset is a TOML document that lists only what differs from :data:`SCHEMA`'s defaults. Both the
+preset file and ``--set key=value`` overrides go through :func:`resolve`, so a value is typed and
+checked the same way wherever it comes from. Every mistake becomes a :class:`ConfigError` whose
+one-line message names the file, the key, the value and what is allowed.
+
+This module imports neither torch nor Textual: ``gantui --help`` and ``--list-presets`` use it and
+must answer at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+LOSS_NAMES = (
+    "minimax", "nonsaturating", "maxlikelihood", "lsgan", "wgan", "wgan-gp", "hinge", "dragan",
+    "fgan-kl", "fgan-rkl", "fgan-pearson", "fgan-neyman", "fgan-hellinger", "fgan-js", "fgan-tv",
+    "rsgan", "ragan",
+)
+TOY_DATASETS = ("ring8", "grid25", "spiral", "gaussian")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "fake")
+DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
+
+
+class ConfigError(ValueError):
+    """A user's configuration mistake: the message is one line, fit to print without a traceback."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One configurable value: its default, its type and what it may be."""
+
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def allowed(self) -> str:
+        """Say, in words, which values this field takes."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        name = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                list: "a list of positive integers"}[self.kind]
+        lo = "" if self.min is None else (f" > {self.min:g}" if self.min_exclusive else f" >= {self.min:g}")
+        hi = "" if self.max is None else f" <= {self.max:g}"
+        return name + (lo + ("," if lo and hi else "") + hi if lo or hi else "")
+
+
+# Every configurable value of a run, by section, with its default. Presets change only a few.
+SCHEMA: dict[str, dict[str, Field]] = {
+    "data": {
+        "name": Field("ring8", "dataset", choices=TOY_DATASETS + IMAGE_DATASETS),
+        "root": Field("~/.cache/gantui/data", "where image datasets are stored"),
+        "download": Field(True, "download torchvision datasets when missing"),
+        "path": Field("", "image folder for data.name = folder"),
+        "image_size": Field(0, "image side in pixels (0: the dataset's own)", min=0, max=1024),
+        "channels": Field(0, "image channels (0: the dataset's own; fake/folder: 1 or 3)", min=0, max=3),
+        "fake_size": Field(4096, "number of images in the fake dataset", min=1),
+        "on_device": Field("auto", "keep the dataset on the training device", choices=("auto", "yes", "no")),
+        "workers": Field(2, "DataLoader workers when the dataset streams", min=0, max=64),
+    },
+    "model": {
+        "name": Field("mlp", "architecture", choices=("mlp", "dcgan")),
+        "z_dim": Field(100, "noise dimension", min=1, max=4096),
+        "g_hidden": Field([128, 128], "MLP generator hidden widths"),
+        "d_hidden": Field([128, 128], "MLP discriminator hidden widths"),
+        "width": Field(64, "DCGAN base channel count", min=1, max=1024),
+        "spectral_norm": Field(False, "spectral normalisation on every D layer"),
+        "batchnorm_d": Field(True, "BatchNorm in the DCGAN discriminator (off for gradient penalties)"),
+    },
+    "loss": {
+        "name": Field("nonsaturating", "GAN objective", choices=LOSS_NAMES),
+        "gp_weight": Field(10.0, "gradient-penalty weight lambda (wgan-gp, dragan)", min=0.0),
+        "clip": Field(0.01, "critic weight clipping bound (wgan)", min=0.0, min_exclusive=True),
+        "lsgan_coding": Field("0-1-1", "LSGAN targets a-b-c", choices=("0-1-1", "-1-1-0")),
+        "fgan_g": Field("practical", "f-GAN generator cost", choices=("practical", "saddle")),
+        "reset_optim_on_switch": Field(False, "reset optimiser state when the loss changes"),
+    },
+    "train": {
+        "k": Field(1, "D steps per G step (Algorithm 1)", min=1, max=100),
+        "batch_size": Field(64, "minibatch size", min=1, max=65536),
+        "lr_d": Field(2e-4, "discriminator learning rate", min=0.0, max=10.0),
+        "lr_g": Field(2e-4, "generator learning rate", min=0.0, max=10.0),
+        "optimizer": Field("adam", "optimiser", choices=("adam", "rmsprop", "sgd")),
+        "beta1": Field(0.5, "Adam beta1", min=0.0, max=1.0),
+        "beta2": Field(0.999, "Adam beta2", min=0.0, max=1.0),
+        "steps": Field(0, "iterations to run (0: until stopped; headless needs > 0)", min=0),
+        "seed": Field(0, "random seed", min=0),
+        "device": Field("auto", "training device: " + DEVICE_HINT),
+        "threads": Field(0, "CPU intra-op threads (0: leave one core for the dashboard)", min=0, max=256),
+        "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
+        "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
+    },
+    "log": {
+        "every": Field(20, "iterations per metrics read-out (one device sync each)", min=1, max=100000),
+        "toy_metrics_every": Field(500, "iterations between true-JSD / mode read-outs on 2-D data", min=1),
+        "probe_every": Field(2000, "iterations between D-optimality probes on 2-D data (0: on request)", min=0),
+        "probe_steps": Field(300, "probe discriminator training steps", min=1, max=100000),
+        "samples_every_s": Field(2.0, "seconds between sample grids", min=0.1),
+        "png_every": Field(1000, "iterations between sample PNGs in the run folder (0: never)", min=0),
+        "checkpoint_every": Field(5000, "iterations between periodic checkpoints (0: never)", min=0),
+        "headless_every_s": Field(5.0, "seconds between headless metric lines", min=0.1),
+    },
+    "ui": {
+        "refresh_hz": Field(2.0, "plot redraws per second", min=0.2, max=5.0),
+        "colors": Field("auto", "colour depth", choices=("auto", "truecolor", "256", "16")),
+        "history": Field(2000, "points kept per plotted series before decimation", min=100, max=100000),
+    },
+}
+
+
+class Section:
+    """Attribute access to one validated section (``cfg.train.k``)."""
+
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
+        self._name = name
+        self._values = dict(values)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(f"{self.__dict__['_name']}.{key}") from None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self._values.items()}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, validated configuration. Build it with :func:`resolve`."""
+
+    description: str
+    preset: str
+    data: Section
+    model: Section
+    loss: Section
+    train: Section
+    log: Section
+    ui: Section
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, in the preset file's shape (so a run's config.toml loads as a preset)."""
+        out: dict[str, Any] = {"description": self.description}
+        for section in SCHEMA:
+            out[section] = getattr(self, section).as_dict()
+        return out
+
+    def diff_from_defaults(self) -> dict[str, Any]:
+        """Only what differs from the defaults: the shape of a saved preset."""
+        out: dict[str, Any] = {"description": self.description}
+        for section, fields in SCHEMA.items():
+            values = getattr(self, section).as_dict()
+            changed = {k: v for k, v in values.items() if v != fields[k].default}
+            if changed:
+                out[section] = changed
+        return out
+
+    def replace(self, **dotted: Any) -> Config:
+        """A copy with ``section.key`` values changed, validated like any other source."""
+        doc = self.as_dict()
+        for key, value in dotted.items():
+            section, name = key.split(".", 1)
+            doc[section][name] = value
+        return resolve(doc, source="<runtime>", preset=self.preset)
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check(field: Field, value: Any, where: str) -> Any:
+    """Type- and range-check one value; return it in its canonical type."""
+    kind = field.kind
+    shown = repr(value) if not isinstance(value, str) else f"'{value}'"
+    bad = ConfigError(f"{where} = {shown}: expected {field.allowed()}")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            raise bad
+    elif kind is list:
+        if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65536 for v in value
+        ):
+            raise bad
+        return list(value)
+    if field.choices is not None and value not in field.choices:
+        raise ConfigError(f"{where} = {shown}: expected {field.allowed()}"
+                          + (_suggest(value, field.choices) if isinstance(value, str) else ""))
+    if field.min is not None and (value <= field.min if field.min_exclusive else value < field.min):
+        raise bad
+    if field.max is not None and value > field.max:
+        raise bad
+    return value
+
+
+def _check_device(value: str, where: str) -> None:
+    ok = value in ("auto", "cpu", "cuda", "mps") or (
+        value.startswith("cuda:") and value[5:].isdigit()
+    )
+    if not ok:
+        raise ConfigError(f"{where} = '{value}': expected {DEVICE_HINT}")
+
+
+def _cross_check(values: dict[str, dict[str, Any]], source: str) -> None:
+    """Rules that involve more than one field."""
+    data, model, loss = values["data"], values["model"], values["loss"]
+    _check_device(values["train"]["device"], f"{source}: train.device")
+    if data["name"] == "folder" and not data["path"]:
+        raise ConfigError(f"{source}: data.path is empty: data.name = 'folder' needs an image folder")
+    if data["name"] in TOY_DATASETS and model["name"] == "dcgan":
+        raise ConfigError(f"{source}: model.name = 'dcgan' needs image data, but data.name = "
+                          f"'{data['name']}' is 2-D: use model.name = 'mlp'")
+    if model["name"] == "dcgan" and data["image_size"] not in (0, 32, 64):
+        raise ConfigError(f"{source}: data.image_size = {data['image_size']}: dcgan needs 32 or 64")
+    if loss["name"] in ("wgan-gp", "dragan") and model["name"] == "dcgan" and model["batchnorm_d"]:
+        raise ConfigError(f"{source}: loss.name = '{loss['name']}' penalises per-sample gradients: "
+                          "set model.batchnorm_d = false (no BatchNorm in the critic)")
+
+
+def resolve(doc: Mapping[str, Any], *, source: str, preset: str = "") -> Config:
+    """Validate a preset document (plus overrides already merged in) into a :class:`Config`.
+
+    ``source`` names where the document came from (a file path) for error messages.
+    """
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{source}: expected a TOML table at the top level")
+    values: dict[str, dict[str, Any]] = {s: {k: f.default for k, f in fs.items()} for s, fs in SCHEMA.items()}
+    for key, sub in doc.items():
+        if key == "description":
+            if not isinstance(sub, str):
+                raise ConfigError(f"{source}: description = {sub!r}: expected a string")
+            continue
+        if key not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section '{key}'{_suggest(key, list(SCHEMA) + ['description'])}; "
+                              f"expected one of description, {', '.join(SCHEMA)}")
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {sub!r}")
+        fields = SCHEMA[key]
+        for name, value in sub.items():
+            if name not in fields:
+                raise ConfigError(f"{source}: unknown key '{key}.{name}'{_suggest(name, list(fields))}; "
+                                  f"[{key}] takes {', '.join(fields)}")
+            values[key][name] = _check(fields[name], value, f"{source}: {key}.{name}")
+    _cross_check(values, source)
+    description = doc.get("description", "")
+    return Config(description=description, preset=preset,
+                  **{s: Section(s, v) for s, v in values.items()})
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``--set section.key=value``; the value is read as TOML (bare words as strings)."""
+    where = f"--set {text}"
+    if "=" not in text:
+        raise ConfigError(f"{where}: expected section.key=value, e.g. train.k=5")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if key.count(".") != 1:
+        raise ConfigError(f"{where}: '{key}' should be section.key, e.g. train.k")
+    section, name = key.split(".")
+    if section not in SCHEMA:
+        raise ConfigError(f"{where}: unknown section '{section}'{_suggest(section, list(SCHEMA))}; "
+                          f"expected one of {', '.join(SCHEMA)}")
+    if name not in SCHEMA[section]:
+        raise ConfigError(f"{where}: unknown key '{key}'{_suggest(name, list(SCHEMA[section]))}; "
+                          f"[{section}] takes {', '.join(SCHEMA[section])}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as hinge or cuda:0
+    return key, value
+
+
+def merge_overrides(doc: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``doc`` with each ``--set`` applied (parsed; checked later by resolve)."""
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in doc.items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        section, name = key.split(".")
+        table = out.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {text}: the preset's '{section}' is not a table")
+        table[name] = value
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning every way it can fail into a one-line ConfigError."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a .toml preset file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (expected UTF-8 TOML)") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def dumps_toml(doc: Mapping[str, Any]) -> str:
+    """Write a preset-shaped document as TOML (flat sections of scalars and int lists)."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = []
+    if "description" in doc:
+        lines.append(f"description = {value(doc['description'])}")
+    for section, table in doc.items():
+        if section == "description":
+            continue
+        lines.append("")
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
