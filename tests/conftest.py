@@ -1,0 +1,19 @@
+"""Shared test set-up: one torch thread (CI has 2 cores), and no user preset folder leaking in."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        import torch
+    except ImportError:  # UI-only environments
+        return
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point XDG_CONFIG_HOME at a fresh folder so tests never read or write the user's presets."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
