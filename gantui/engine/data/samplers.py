@@ -1,0 +1,229 @@
+"""Minibatch sources: what the trainer calls for fresh real data on every D-step.
+
+Algorithm 1 draws a fresh real minibatch for each of the k D-steps, so ``sample`` sits in the
+hottest loop. The three samplers keep it cheap in different ways:
+
+- :class:`ToySampler` draws 2-D points from the known density, on the device.
+- :class:`DeviceTensorSampler` keeps the whole dataset on the device and indexes it with
+  ``torch.randint`` on a device generator: no host sync, so a CUDA graph can capture it.
+- :class:`StreamingSampler` streams uint8 batches through a DataLoader (pinned memory, non-blocking
+  copies) for sets that do not fit, and converts them to [−1, 1] on the device.
+
+:func:`build_sampler` picks one from the ``[data]`` config section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from gantui.engine.data.fake import fake_images
+from gantui.engine.data.images import ImageSource, dataset_shape, load_image_source
+from gantui.engine.data.toys import TOY_NAMES, ToyDistribution, toy_distribution
+
+# Seeds derived from the run's seed, so the training stream, the fixed "show real" batch and the
+# fake images are independent of each other yet all reproducible.
+FIXED_BATCH_SEED_OFFSET = 1
+FAKE_SEED_OFFSET = 2
+ON_DEVICE_FRACTION = 0.25  # data.on_device = auto: keep the set on a GPU below this share of free memory
+_BYTES_PER_CHUNK = 2**26  # moving a set to the device in 64 MiB float chunks bounds the peak memory
+
+
+class Sampler(Protocol):
+    """A source of real minibatches on the training device."""
+
+    name: str
+    shape: tuple[int, ...]  # per sample: (2,) or (C, H, W)
+    is_toy: bool
+    device: torch.device
+
+    def sample(self, batch_size: int) -> Tensor:
+        """A fresh minibatch, (batch_size, *shape) float32 on ``device``; images in [−1, 1]."""
+        ...
+
+    def fixed_batch(self, n: int) -> Tensor:
+        """The same ``n`` real samples on every call: the dashboard's "show real" view."""
+        ...
+
+
+def device_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator that lives on ``device``, so random draws there never touch the host."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _spread_indices(n: int, length: int) -> Tensor:
+    """``n`` indices spread evenly over ``range(length)`` (wrapping when n > length)."""
+    return torch.arange(n) * length // n if n <= length else torch.arange(n) % length
+
+
+class ToySampler:
+    """Fresh draws from a 2-D toy distribution, on the device, every call."""
+
+    is_toy = True
+    shape = (2,)
+
+    def __init__(self, distribution: ToyDistribution, *, device: torch.device, seed: int) -> None:
+        self.distribution = distribution
+        self.name = distribution.name
+        self.device = device
+        self.seed = seed
+        self.generator = device_generator(device, seed)
+
+    def sample(self, batch_size: int) -> Tensor:
+        return self.distribution.sample(batch_size, generator=self.generator, device=self.device)
+
+    def fixed_batch(self, n: int) -> Tensor:
+        gen = device_generator(self.device, self.seed + FIXED_BATCH_SEED_OFFSET)
+        return self.distribution.sample(n, generator=gen, device=self.device)
+
+
+class DeviceTensorSampler:
+    """The whole dataset as one float tensor on the device; a minibatch is a random gather.
+
+    ``generator`` is a device generator: a trainer that captures CUDA graphs must register it with
+    the graph (``CUDAGraph.register_generator_state``) so replays draw new indices.
+    """
+
+    is_toy = False
+
+    def __init__(self, data: Tensor, *, name: str, seed: int, labels: Tensor | None = None) -> None:
+        self.data = data  # (N, *shape) float32 in [−1, 1], on the device
+        self.labels = labels  # (N,) int64 on the host, or None
+        self.name = name
+        self.shape = tuple(data.shape[1:])
+        self.device = data.device
+        self.generator = device_generator(data.device, seed)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def sample(self, batch_size: int) -> Tensor:
+        index = torch.randint(len(self.data), (batch_size,), device=self.device, generator=self.generator)
+        return self.data[index]
+
+    def fixed_batch(self, n: int) -> Tensor:
+        return self.data[_spread_indices(n, len(self.data)).to(self.device)]
+
+
+class _Rows(Dataset):
+    """A host tensor seen as a dataset of its rows (DataLoader's collate stacks them back)."""
+
+    def __init__(self, rows: Tensor) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.rows[index]
+
+
+class StreamingSampler:
+    """uint8 batches streamed through a DataLoader, converted to [−1, 1] on the device.
+
+    The iterator is endless: when an epoch ends a new (reshuffled) one starts; workers persist.
+    """
+
+    is_toy = False
+
+    def __init__(self, source: ImageSource, *, device: torch.device, seed: int, workers: int) -> None:
+        self.source = source
+        self.labels = source.labels
+        self.name = source.name
+        self.shape = source.shape
+        self.device = device
+        self.workers = workers
+        self.seed = seed
+        self._dataset: Dataset = _Rows(source.pixels) if source.pixels is not None else source.items
+        self._batch_size = 0
+        self._loader: DataLoader | None = None
+        self._batches: Iterator[Tensor] | None = None
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def _start(self, batch_size: int) -> None:
+        """(Re)build the loader for this batch size (a set smaller than a batch: with replacement)."""
+        small = len(self._dataset) < batch_size
+        order = RandomSampler(self._dataset, replacement=small, num_samples=batch_size if small else None,
+                              generator=torch.Generator().manual_seed(self.seed))
+        self._loader = DataLoader(self._dataset, batch_size=batch_size, sampler=order, drop_last=True,
+                                  num_workers=self.workers, persistent_workers=self.workers > 0,
+                                  pin_memory=self.device.type == "cuda")
+        self._batch_size = batch_size
+        self._batches = iter(self._loader)
+
+    def sample(self, batch_size: int) -> Tensor:
+        if batch_size != self._batch_size or self._batches is None:
+            self._start(batch_size)
+        assert self._loader is not None and self._batches is not None
+        try:
+            pixels = next(self._batches)
+        except StopIteration:  # end of an epoch: reshuffle and go on
+            self._batches = iter(self._loader)
+            pixels = next(self._batches)
+        return self.source.to_unit(pixels.to(self.device, non_blocking=True))
+
+    def fixed_batch(self, n: int) -> Tensor:
+        index = _spread_indices(n, len(self._dataset))
+        pixels = torch.stack([self._dataset[int(i)] for i in index])
+        return self.source.to_unit(pixels.to(self.device))
+
+
+def fixed_real_batch(sampler: Sampler, n: int) -> Tensor:
+    """The same ``n`` real samples every time, for the dashboard's "show real" view."""
+    return sampler.fixed_batch(n)
+
+
+def _fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """data.on_device = auto: on CPU (and unified-memory MPS) always; on CUDA below 25 % of free memory."""
+    if device.type != "cuda":
+        return True
+    free, _total = torch.cuda.mem_get_info(device)
+    return nbytes < ON_DEVICE_FRACTION * free
+
+
+def move_to_device(source: ImageSource, device: torch.device, *, workers: int = 0) -> Tensor:
+    """The whole set as float32 (N, *shape) in [−1, 1] on ``device``, converted in bounded chunks."""
+    out = torch.empty((len(source), *source.shape), device=device)
+    chunk = max(1, _BYTES_PER_CHUNK // (int(np.prod(source.shape)) * 4))
+    if source.pixels is not None:
+        for start in range(0, len(source), chunk):
+            out[start:start + chunk] = source.to_unit(source.pixels[start:start + chunk].to(device))
+        return out
+    loader = DataLoader(source.items, batch_size=min(chunk, 256), num_workers=workers)
+    start = 0
+    for pixels in loader:
+        out[start:start + len(pixels)] = source.to_unit(pixels.to(device))
+        start += len(pixels)
+    return out
+
+
+def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
+    """The sampler for the ``[data]`` section: toy, whole set on the device, or streamed.
+
+    Raises :class:`~gantui.engine.data.images.DataError` (one line) when the data cannot be had.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if data_cfg.name in TOY_NAMES:
+        return ToySampler(toy_distribution(data_cfg.name), device=device, seed=seed)
+    shape = dataset_shape(data_cfg)
+    if data_cfg.name == "fake" and data_cfg.on_device != "no":
+        nbytes = data_cfg.fake_size * int(np.prod(shape)) * 4
+        if data_cfg.on_device == "yes" or _fits_on_device(nbytes, device):
+            data = fake_images(data_cfg.fake_size, shape, seed=seed + FAKE_SEED_OFFSET, device=device)
+            return DeviceTensorSampler(data, name="fake", seed=seed)
+    source = load_image_source(data_cfg, seed=seed + FAKE_SEED_OFFSET)
+    on_device = data_cfg.on_device == "yes" or (
+        data_cfg.on_device == "auto" and _fits_on_device(source.nbytes_on_device(), device))
+    if on_device:
+        data = move_to_device(source, device, workers=data_cfg.workers)
+        return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels)
+    return StreamingSampler(source, device=device, seed=seed, workers=data_cfg.workers)
