@@ -102,8 +102,8 @@ class ImageSource:
         if x.shape[1] == 1 and channels == 3:
             x = x.repeat(1, 3, 1, 1)
         elif x.shape[1] == 3 and channels == 1:
-            luma = torch.tensor(_LUMA, device=x.device).view(1, 3, 1, 1)
-            x = (x * luma).sum(dim=1, keepdim=True)
+            r, g, b = _LUMA
+            x = r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
         if x.shape[-2:] != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False,
                               antialias=x.shape[-1] > width)
