@@ -1,0 +1,135 @@
+"""The ``gantui`` command: the one place that wires the engine to the dashboard or the console.
+
+``--help``, ``--version`` and ``--list-presets`` answer without importing torch. A user's mistake
+(a bad preset, an unknown key, a missing dataset, a device that does not exist) ends with one line
+on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gantui import __version__
+from gantui.config import ConfigError
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+EPILOG = """\
+examples:
+  gantui                                   the 8-Gaussian ring with the non-saturating loss
+  gantui --preset ring8-minimax            watch the saturating loss stall
+  gantui --set train.k=5 --set loss.name=hinge
+  gantui --preset digits-mlp --headless --steps 2000
+  gantui --resume runs/20261123-101500-ring8
+
+keys in the dashboard: space pause, n/d/g step, +/- k, l loss, [ ] { } learning rates,
+o probe, s checkpoint, p save preset, ? help, q quit
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gantui", description="Train a GAN and watch the adversarial game live in the terminal.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None, metavar="NAME|PATH",
+                   help="preset name or .toml file (default: ring8)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset field, e.g. --set train.k=5 (repeatable)")
+    p.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed")
+    p.add_argument("--steps", type=int, metavar="N", help="iterations to train (0: until stopped)")
+    p.add_argument("--run-dir", type=Path, metavar="DIR", help="run folder (default: runs/<time>-<preset>)")
+    p.add_argument("--resume", type=Path, metavar="PATH", help="continue from a checkpoint or a run folder")
+    p.add_argument("--headless", action="store_true", help="train without the dashboard")
+    p.add_argument("--colors", choices=("auto", "truecolor", "256", "16"), default=None,
+                   help="colour depth of the dashboard (auto: from COLORTERM and TERM)")
+    p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    p.add_argument("--version", action="version", version=f"gantui {__version__}")
+    return p
+
+
+def _derived_overrides(args: argparse.Namespace) -> list[str]:
+    """Shortcut flags become ``--set`` overrides, so they are validated like any other value."""
+    out = list(args.overrides)
+    if args.device is not None:
+        out.append(f"train.device={args.device}")
+    if args.seed is not None:
+        out.append(f"train.seed={args.seed}")
+    if args.steps is not None:
+        out.append(f"train.steps={args.steps}")
+    if args.colors is not None:
+        out.append(f'ui.colors="{args.colors}"')
+    return out
+
+
+def _list_presets() -> int:
+    from gantui.presets import list_presets
+
+    presets = list_presets()
+    width = max((len(p.name) for p in presets), default=0)
+    for p in presets:
+        tag = " (user)" if p.source == "user" else ""
+        print(f"{p.name:<{width}}  {p.description}{tag}")
+    return 0
+
+
+def error(message: str) -> int:
+    print(f"gantui: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_presets:
+        return _list_presets()
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        return error(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gantui.presets import DEFAULT_PRESET, load_config
+
+    overrides = _derived_overrides(args)
+    preset = args.preset or DEFAULT_PRESET
+    if args.resume is None:
+        config = load_config(preset, overrides)  # validate before importing torch: errors come fast
+    # torch is imported from here on
+    from gantui.engine.errors import USER_ERRORS
+    from gantui.engine.session import Session, open_checkpoint, resume_config
+
+    try:
+        resumed = None
+        if args.resume is not None:
+            resumed = open_checkpoint(args.resume)
+            config = resume_config(resumed, overrides)
+        if args.headless and config.train.steps == 0:
+            raise ConfigError("train.steps = 0: --headless needs a number of iterations (--steps N)")
+        session = Session.create(config, run_dir=args.run_dir, headless=args.headless, resume=resumed)
+    except USER_ERRORS as exc:
+        return error(str(exc))
+    if args.headless:
+        from gantui.headless import run_headless
+
+        return run_headless(session)
+    from gantui.dashboard import run_dashboard
+
+    restart = run_dashboard(session)
+    while restart is not None:  # the user picked another preset in the command palette
+        try:
+            session = Session.create(load_config(restart, args.overrides), headless=False)
+        except USER_ERRORS as exc:
+            return error(str(exc))
+        restart = run_dashboard(session)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

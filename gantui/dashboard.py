@@ -1,0 +1,54 @@
+"""Wiring the Textual dashboard to a runner: the app drives the runner only through commands.
+
+After the app exits, for whatever reason, the runner is stopped with a final checkpoint and its
+thread joined before the interpreter ends (a thread still inside torch at exit aborts Python).
+SIGTERM and SIGHUP (an SSH session that dropped) close the app the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from gantui.engine.losses import LOSSES
+from gantui.engine.runner import Runner
+from gantui.engine.session import Session
+from gantui.presets import list_presets
+from gantui.protocol import Stop
+
+JOIN_TIMEOUT_S = 120.0  # a final checkpoint of a large model can take a while
+
+
+def run_dashboard(session: Session) -> str | None:
+    """Run the app on ``session``; return a preset name if the user asked to restart on it."""
+    from gantui.ui.app import GanApp
+
+    cfg = session.config
+    runner = Runner(session, exit_when_done=False)
+    app = GanApp(
+        runner,
+        losses={name: loss.description for name, loss in LOSSES.items()},
+        presets=[p.name for p in list_presets()],
+        colors=cfg.ui.colors,
+        refresh_hz=cfg.ui.refresh_hz,
+        history=cfg.ui.history,
+    )
+
+    def on_signal(signum: int, frame: Any) -> None:
+        runner.send(Stop(save=True))
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_soon_threadsafe(app.exit)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        result = app.run(mouse=False)
+    finally:
+        runner.send(Stop(save=True))
+        runner.join(JOIN_TIMEOUT_S)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if isinstance(result, tuple) and result[0] == "restart":
+        return result[1]
+    return None

@@ -1,0 +1,293 @@
+"""The GAN trainer: Algorithm 1 of Goodfellow et al. (2014), steerable between iterations.
+
+One iteration is ``k`` D-steps, each on a fresh real minibatch and fresh noise, then one G-step.
+Everything a step measures stays on the device: it is added to two accumulators, and
+:meth:`Trainer.readout` turns them into Python floats once per logging window — one host-device
+synchronisation per window, never one per step.
+
+The trainer is plain synchronous code with no thread and no UI; :mod:`gantui.engine.runner` drives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gantui.config import Config
+from gantui.engine.losses import Loss, configure
+from gantui.engine.models import build_models
+from gantui.engine.penalties import dragan_penalty, gradient_penalty
+
+# Per-D-step slots of the device accumulator, and per-G-step slots.
+D_SLOTS = ("d_real", "d_fake", "v_real", "v_fake", "loss_d", "gp", "grad_norm_d")
+G_SLOTS = ("loss_g", "grad_norm_g")
+EVAL_BATCH = 512  # held-out batch for the divergence read-out
+
+
+@dataclass
+class Knobs:
+    """What the user can change between iterations."""
+
+    k: int
+    loss: str
+    lr_d: float
+    lr_g: float
+    frozen_d: bool = False
+    frozen_g: bool = False
+
+
+def make_optimizer(name: str, params: list[nn.Parameter], *, lr: float, betas: tuple[float, float],
+                   device: torch.device) -> torch.optim.Optimizer:
+    """Adam / RMSProp / SGD with the fastest multi-tensor implementation the device supports."""
+    fused = device.type == "cuda"
+    if name == "adam":
+        if fused:
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    return torch.optim.SGD(params, lr=lr, foreach=True)
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+@contextlib.contextmanager
+def frozen_buffers(module: nn.Module) -> Iterator[None]:
+    """Run ``module`` without letting it change its buffers (BatchNorm running statistics).
+
+    Read-outs and sample grids then leave no trace in the model, so a run's parameters and buffers
+    do not depend on how often someone looked at it (which exact resume relies on).
+    """
+    saved = [b.detach().clone() for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(module.buffers(), saved, strict=True):
+                b.copy_(s)
+
+
+class Trainer:
+    """Owns G, D, their optimisers, the loss and the step counters of one run."""
+
+    def __init__(self, cfg: Config, *, sampler, device: torch.device) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.sampler = sampler
+        self.batch_size: int = cfg.train.batch_size
+        self.z_dim: int = cfg.model.z_dim
+        self.gp_weight: float = cfg.loss.gp_weight
+        self.clip: float = cfg.loss.clip
+        self.G, self.D = build_models(cfg.model, data_shape=tuple(sampler.shape))
+        self.G.to(device)
+        self.D.to(device)
+        self.g_params = [p for p in self.G.parameters() if p.requires_grad]
+        self.d_params = [p for p in self.D.parameters() if p.requires_grad]
+        self.knobs = Knobs(k=cfg.train.k, loss=cfg.loss.name, lr_d=cfg.train.lr_d, lr_g=cfg.train.lr_g)
+        self.loss: Loss = self._configure_loss(cfg.loss.name)
+        self.opt_d = self._optimizer(self.d_params, cfg.train.lr_d)
+        self.opt_g = self._optimizer(self.g_params, cfg.train.lr_g)
+        # The noise stream of training; sample grids always use the same fixed batch.
+        self.noise = torch.Generator(device=device)
+        self.noise.manual_seed(cfg.train.seed + 1)
+        self.fixed_noise = torch.randn(64, self.z_dim, device=device, generator=self.noise)
+        self.step = 0  # completed iterations
+        self.d_steps = 0
+        self.g_steps = 0
+        self._acc_d = torch.zeros(len(D_SLOTS), device=device)
+        self._acc_g = torch.zeros(len(G_SLOTS), device=device)
+        self._n_d = 0
+        self._n_g = 0
+        self._zero = torch.zeros((), device=device)
+
+    # ----------------------------------------------------------------------------------- set-up
+    def _configure_loss(self, name: str) -> Loss:
+        return configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
+
+    def _optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        t = self.cfg.train
+        return make_optimizer(t.optimizer, params, lr=lr, betas=(t.beta1, t.beta2), device=self.device)
+
+    # ------------------------------------------------------------------------------- steering
+    def set_k(self, k: int) -> None:
+        if not 1 <= k <= 100:
+            raise ValueError(f"k = {k}: expected 1 to 100")
+        self.knobs.k = k
+
+    def set_loss(self, name: str, *, reset_optimizers: bool = False) -> None:
+        """Switch the objective. D keeps returning raw v; the new loss interprets it."""
+        self.loss = self._configure_loss(name)
+        self.knobs.loss = name
+        if reset_optimizers:
+            self.opt_d = self._optimizer(self.d_params, self.knobs.lr_d)
+            self.opt_g = self._optimizer(self.g_params, self.knobs.lr_g)
+
+    def set_lr(self, player: str, lr: float) -> None:
+        if not (math.isfinite(lr) and 0.0 <= lr <= 10.0):
+            raise ValueError(f"learning rate {lr!r}: expected a number from 0 to 10")
+        if player == "d":
+            self.knobs.lr_d = lr
+            _set_lr(self.opt_d, lr)
+        else:
+            self.knobs.lr_g = lr
+            _set_lr(self.opt_g, lr)
+
+    def freeze(self, player: str, frozen: bool) -> None:
+        if player == "d":
+            self.knobs.frozen_d = frozen
+        else:
+            self.knobs.frozen_g = frozen
+
+    # ---------------------------------------------------------------------------- the game
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device, generator=self.noise)
+
+    def d_step(self) -> None:
+        """One discriminator update on a fresh real minibatch and fresh noise."""
+        real = self.sampler.sample(self.batch_size)
+        with torch.no_grad():
+            fake = self.G(self._noise(self.batch_size))
+        v_real = self.D(real)
+        v_fake = self.D(fake)
+        loss_d = self.loss.d_loss(v_real, v_fake)
+        total, gp = loss_d, self._zero
+        if self.loss.penalty == "wgan-gp":
+            gp, _ = gradient_penalty(self.D, real, fake, generator=self.noise)
+            total = loss_d + self.gp_weight * gp
+        elif self.loss.penalty == "dragan":
+            gp, _ = dragan_penalty(self.D, real, generator=self.noise)
+            total = loss_d + self.gp_weight * gp
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.linalg.vector_norm(
+            torch.stack(torch._foreach_norm([p.grad for p in self.d_params if p.grad is not None])))
+        self.opt_d.step()
+        if self.loss.clip_weights:
+            with torch.no_grad():
+                torch._foreach_clamp_min_(self.d_params, -self.clip)
+                torch._foreach_clamp_max_(self.d_params, self.clip)
+        with torch.no_grad():
+            self._acc_d.add_(torch.stack([
+                torch.sigmoid(v_real).mean(), torch.sigmoid(v_fake).mean(), v_real.mean(), v_fake.mean(),
+                loss_d, gp, grad_norm,
+            ]).detach())
+        self._n_d += 1
+        self.d_steps += 1
+
+    def g_step(self) -> None:
+        """One generator update. Only G's gradients are computed: D's weights get none."""
+        v_fake = self.D(self.G(self._noise(self.batch_size)))
+        v_real = None
+        if self.loss.needs_real_in_g:
+            with torch.no_grad():
+                v_real = self.D(self.sampler.sample(self.batch_size))
+        loss_g = self.loss.g_loss(v_fake, v_real)
+        grads = torch.autograd.grad(loss_g, self.g_params)
+        for p, g in zip(self.g_params, grads, strict=True):
+            p.grad = g
+        self.opt_g.step()
+        with torch.no_grad():
+            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
+            self._acc_g.add_(torch.stack([loss_g.detach(), grad_norm]))
+        self._n_g += 1
+        self.g_steps += 1
+
+    def iteration(self) -> None:
+        """Algorithm 1: k D-steps, then one G-step (a frozen player's steps are skipped)."""
+        if not self.knobs.frozen_d:
+            for _ in range(self.knobs.k):
+                self.d_step()
+        if not self.knobs.frozen_g:
+            self.g_step()
+        self.step += 1
+
+    # ---------------------------------------------------------------------------- read-outs
+    def readout(self) -> dict[str, float]:
+        """Means of everything measured since the last read-out, plus held-out divergence bounds.
+
+        This is the one place the trainer synchronises with the device. ``finite`` is 0.0 when a
+        loss or any parameter is no longer finite.
+        """
+        extra_names, extra = self._heldout()
+        params_norm = torch.stack(torch._foreach_norm(self.g_params + self.d_params)).sum()
+        flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, params_norm])]).tolist()
+        n_d, n_g = self._n_d, self._n_g
+        self._acc_d.zero_()
+        self._acc_g.zero_()
+        self._n_d = self._n_g = 0
+        nan = float("nan")
+        out: dict[str, float] = {}
+        for i, name in enumerate(D_SLOTS):
+            out[name] = flat[i] / n_d if n_d else nan
+        for i, name in enumerate(G_SLOTS):
+            out[name] = flat[len(D_SLOTS) + i] / n_g if n_g else nan
+        offset = len(D_SLOTS) + len(G_SLOTS)
+        for i, name in enumerate(extra_names):
+            out[name] = flat[offset + i]
+        if self.loss.penalty is None:
+            out["gp"] = nan
+        if not self.loss.critic:
+            out["v_real"] = out["v_fake"] = nan
+        # Sums of zero steps are 0.0, so a non-finite entry here means a step produced one.
+        out["finite"] = 1.0 if all(math.isfinite(v) for v in flat[:offset] + flat[-1:]) else 0.0
+        return out
+
+    def _heldout(self) -> tuple[list[str], list[torch.Tensor]]:
+        """The loss's divergence read-out on a batch the optimiser never saw."""
+        with torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G), isolated_rng(self):
+            real = self.sampler.sample(EVAL_BATCH)
+            fake = self.G(self._noise(EVAL_BATCH))
+            values = self.loss.readout(self.D(real), self.D(fake))
+        names = sorted(values)
+        return names, [values[n].float() for n in names]
+
+    @torch.no_grad()
+    def generate(self, n: int | None = None) -> torch.Tensor:
+        """Samples from G without touching the training noise stream or BatchNorm statistics."""
+        with frozen_buffers(self.G), isolated_rng(self):
+            z = self.fixed_noise if n is None else self._noise(n)
+            return self.G(z)
+
+    @torch.no_grad()
+    def d_probability(self, x: torch.Tensor) -> torch.Tensor:
+        """D(x) = sigmoid(v) for display, with no trace left in D."""
+        with frozen_buffers(self.D):
+            return torch.sigmoid(self.D(x).float())
+
+    # --------------------------------------------------------------------------- snapshots
+    def live_tensors(self) -> list[torch.Tensor]:
+        """Every tensor that a training step changes: parameters, buffers, optimiser state."""
+        tensors = [*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()]
+        for opt in (self.opt_d, self.opt_g):
+            for state in opt.state.values():
+                tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
+        return tensors
+
+
+@contextlib.contextmanager
+def isolated_rng(trainer: Trainer) -> Iterator[None]:
+    """Draw random numbers for a measurement without moving the training's random streams.
+
+    Read-outs, sample grids and probes happen at times that depend on the clock and the user; if
+    they consumed the training noise, a resumed run could not repeat an uninterrupted one exactly.
+    """
+    generators = [trainer.noise]
+    data_gen = getattr(trainer.sampler, "generator", None)
+    if isinstance(data_gen, torch.Generator):
+        generators.append(data_gen)
+    states = [g.get_state() for g in generators]
+    cpu_state = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        for g, s in zip(generators, states, strict=True):
+            g.set_state(s)
+        torch.set_rng_state(cpu_state)

@@ -1,0 +1,107 @@
+"""``gantui --headless``: the same run and run folder, with a progress bar instead of the dashboard.
+
+Exit status: 0 when the steps are done; 3 when training diverged or failed (the last good state is
+saved as a checkpoint); 128 + N after signal N (SIGINT, SIGTERM, SIGHUP), a final checkpoint saved.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import signal
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gantui.engine.runner import Runner
+from gantui.engine.session import Session
+from gantui.protocol import Failure, Finished, MetricsBatch, Notice, Stop
+
+EXIT_DIVERGED = 3
+
+
+def metrics_line(row: dict[str, float]) -> str:
+    """One compact line of the newest read-out, in the GAN's own words."""
+    parts = [f"step {int(row['step']):>7}"]
+    fields = (("d_real", "D(x) {:.3f}"), ("d_fake", "D(G(z)) {:.3f}"), ("loss_d", "L_D {:.4f}"),
+              ("loss_g", "L_G {:.4f}"), ("jsd_bound", "JSD>= {:.4f}"), ("fdiv_bound", "f-div>= {:.4f}"),
+              ("w_estimate", "W {:.4f}"), ("jsd_probe", "JSD_probe {:.4f}"), ("jsd_true", "JSD {:.4f}"),
+              ("modes", "modes {:.0f}"), ("hq", "hq {:.1%}"), ("steps_per_sec", "{:.0f} it/s"))
+    for key, fmt in fields:
+        value = row.get(key, math.nan)
+        if math.isfinite(value):
+            parts.append(fmt.format(value))
+    return "  ".join(parts)
+
+
+class _Signals:
+    """Turn Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) into a stop with a final checkpoint."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is None:
+            print(f"gantui: {signal.Signals(signum).name}: saving a final checkpoint…", flush=True)
+        self.received = signum
+        self.runner.send(Stop(save=True))
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def run_headless(session: Session, console: Console | None = None) -> int:
+    console = console or Console(stderr=False, highlight=False)
+    cfg = session.config
+    runner = Runner(session, exit_when_done=True)
+    events: queue.Queue = queue.Queue()
+    total = cfg.train.steps
+    folder = session.folder.path if session.folder else "-"
+    console.print(f"gantui: {cfg.preset or 'run'} on {session.trainer.device}, "
+                  f"loss {cfg.loss.name}, k = {cfg.train.k}; run folder {folder}")
+    failed = False
+    finished: Finished | None = None
+    last_line = -math.inf
+    rate = TextColumn("{task.fields[rate]}")
+    with _Signals(runner) as signals, Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), rate, TimeRemainingColumn(),
+            console=console, transient=False) as progress:
+        task = progress.add_task("train", total=total, completed=session.trainer.step, rate="")
+        runner.start(events.put)
+        while finished is None:
+            try:
+                event = events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if isinstance(event, MetricsBatch) and len(event.values):
+                row = event.rows()[-1]
+                sps = row.get("steps_per_sec", math.nan)
+                progress.update(task, completed=int(row["step"]),
+                                rate=f"{sps:,.0f} it/s" if math.isfinite(sps) else "")
+                if time.monotonic() - last_line >= cfg.log.headless_every_s:
+                    last_line = time.monotonic()
+                    progress.console.print(metrics_line(row))
+            elif isinstance(event, Notice) and event.level == "warning":
+                progress.console.print(f"[yellow]warning:[/] {event.message}")
+            elif isinstance(event, Failure):
+                failed = True
+                progress.console.print(f"[red]failed at step {event.step}:[/] {event.message}")
+                runner.send(Stop(save=True))
+            elif isinstance(event, Finished):
+                finished = event
+    runner.join(60.0)
+    if finished.checkpoint:
+        console.print(f"checkpoint: {finished.checkpoint}")
+    if signals.received is not None:
+        return 128 + int(signals.received)
+    return EXIT_DIVERGED if failed or finished.reason == "failed" else 0
