@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,11 @@ LOSS_NAMES = (
 TOY_DATASETS = ("ring8", "grid25", "spiral", "gaussian")
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "fake")
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
+DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", re.ASCII)
+MAX_LAYERS = 16  # hidden-width lists: more than this is a typo, not an architecture
+MAX_WIDTH = 16384  # one hidden layer of 16384 x 16384 is already 1 GiB of float32 weights
+MAX_EVERY = 10**9  # an interval in iterations beyond this means "never"; 0 says so already
+SHOWN_CHARS = 60  # a bad value is quoted up to this length, so the error stays one short line
 
 
 class ConfigError(ValueError):
@@ -47,6 +54,8 @@ class Field:
     min: float | None = None
     max: float | None = None
     min_exclusive: bool = False
+    max_exclusive: bool = False
+    hint: str | None = None  # what is allowed, in words, when the type alone does not say it
 
     @property
     def kind(self) -> type:
@@ -54,13 +63,20 @@ class Field:
 
     def allowed(self) -> str:
         """Say, in words, which values this field takes."""
+        if self.hint is not None:
+            return self.hint
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
         name = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-                list: "a list of positive integers"}[self.kind]
-        lo = "" if self.min is None else (f" > {self.min:g}" if self.min_exclusive else f" >= {self.min:g}")
-        hi = "" if self.max is None else f" <= {self.max:g}"
+                list: f"a list of 1 to {MAX_LAYERS} integers from 1 to {MAX_WIDTH}"}[self.kind]
+        lo = "" if self.min is None else (" > " if self.min_exclusive else " >= ") + _number(self.min)
+        hi = "" if self.max is None else (" < " if self.max_exclusive else " <= ") + _number(self.max)
         return name + (lo + ("," if lo and hi else "") + hi if lo or hi else "")
+
+
+def _number(x: float) -> str:
+    """A bound as a person writes it: 4294966295, not 4.29497e+09 (a rounded bound would mislead)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 # Every configurable value of a run, by section, with its default. Presets change only a few.
@@ -72,7 +88,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "path": Field("", "image folder for data.name = folder"),
         "image_size": Field(0, "image side in pixels (0: the dataset's own)", min=0, max=1024),
         "channels": Field(0, "image channels (0: the dataset's own; fake/folder: 1 or 3)", min=0, max=3),
-        "fake_size": Field(4096, "number of images in the fake dataset", min=1),
+        "fake_size": Field(4096, "number of images in the fake dataset (held in memory)", min=1, max=65536),
         "on_device": Field("auto", "keep the dataset on the training device", choices=("auto", "yes", "no")),
         "workers": Field(2, "DataLoader workers when the dataset streams", min=0, max=64),
     },
@@ -87,8 +103,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "loss": {
         "name": Field("nonsaturating", "GAN objective", choices=LOSS_NAMES),
-        "gp_weight": Field(10.0, "gradient-penalty weight lambda (wgan-gp, dragan)", min=0.0),
-        "clip": Field(0.01, "critic weight clipping bound (wgan)", min=0.0, min_exclusive=True),
+        "gp_weight": Field(10.0, "gradient-penalty weight lambda (wgan-gp, dragan)", min=0.0, max=1e6),
+        "clip": Field(0.01, "critic weight clipping bound (wgan)", min=0.0, min_exclusive=True, max=1e3),
         "lsgan_coding": Field("0-1-1", "LSGAN targets a-b-c", choices=("0-1-1", "-1-1-0")),
         "fgan_g": Field("practical", "f-GAN generator cost", choices=("practical", "saddle")),
         "reset_optim_on_switch": Field(False, "reset optimiser state when the loss changes"),
@@ -99,24 +115,30 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "lr_d": Field(2e-4, "discriminator learning rate", min=0.0, max=10.0),
         "lr_g": Field(2e-4, "generator learning rate", min=0.0, max=10.0),
         "optimizer": Field("adam", "optimiser", choices=("adam", "rmsprop", "sgd")),
-        "beta1": Field(0.5, "Adam beta1", min=0.0, max=1.0),
-        "beta2": Field(0.999, "Adam beta2", min=0.0, max=1.0),
-        "steps": Field(0, "iterations to run (0: until stopped; headless needs > 0)", min=0),
-        "seed": Field(0, "random seed", min=0),
-        "device": Field("auto", "training device: " + DEVICE_HINT),
+        # torch.optim.Adam refuses beta = 1 (its running averages would never move): < 1, not <= 1.
+        "beta1": Field(0.5, "Adam beta1", min=0.0, max=1.0, max_exclusive=True),
+        "beta2": Field(0.999, "Adam beta2", min=0.0, max=1.0, max_exclusive=True),
+        "steps": Field(0, "iterations to run (0: until stopped; headless needs > 0)", min=0, max=10**12),
+        # numpy and torch generators take any seed below 2**32; the engine adds small offsets (+1, +2).
+        "seed": Field(0, "random seed", min=0, max=2**31 - 1),
+        "device": Field("auto", "training device: " + DEVICE_HINT, hint=DEVICE_HINT),
         "threads": Field(0, "CPU intra-op threads (0: leave one core for the dashboard)", min=0, max=256),
         "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
         "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
     },
     "log": {
         "every": Field(20, "iterations per metrics read-out (one device sync each)", min=1, max=100000),
-        "toy_metrics_every": Field(500, "iterations between true-JSD / mode read-outs on 2-D data", min=1),
-        "probe_every": Field(2000, "iterations between D-optimality probes on 2-D data (0: on request)", min=0),
+        "toy_metrics_every": Field(500, "iterations between true-JSD / mode read-outs on 2-D data", min=1,
+                                   max=MAX_EVERY),
+        "probe_every": Field(2000, "iterations between D-optimality probes on 2-D data (0: on request)",
+                             min=0, max=MAX_EVERY),
         "probe_steps": Field(300, "probe discriminator training steps", min=1, max=100000),
-        "samples_every_s": Field(2.0, "seconds between sample grids", min=0.1),
-        "png_every": Field(1000, "iterations between sample PNGs in the run folder (0: never)", min=0),
-        "checkpoint_every": Field(5000, "iterations between periodic checkpoints (0: never)", min=0),
-        "headless_every_s": Field(5.0, "seconds between headless metric lines", min=0.1),
+        "samples_every_s": Field(2.0, "seconds between sample grids", min=0.1, max=86400.0),
+        "png_every": Field(1000, "iterations between sample PNGs in the run folder (0: never)", min=0,
+                           max=MAX_EVERY),
+        "checkpoint_every": Field(5000, "iterations between periodic checkpoints (0: never)", min=0,
+                                  max=MAX_EVERY),
+        "headless_every_s": Field(5.0, "seconds between headless metric lines", min=0.1, max=86400.0),
     },
     "ui": {
         "refresh_hz": Field(2.0, "plot redraws per second", min=0.2, max=5.0),
@@ -177,99 +199,128 @@ class Config:
         """A copy with ``section.key`` values changed, validated like any other source."""
         doc = self.as_dict()
         for key, value in dotted.items():
-            section, name = key.split(".", 1)
+            section, _, name = key.partition(".")
+            if section not in SCHEMA or not name:
+                raise ConfigError(f"<runtime>: {_show(key)} should be section.key, e.g. train.k")
             doc[section][name] = value
         return resolve(doc, source="<runtime>", preset=self.preset)
 
 
-def _suggest(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+def _show(value: Any) -> str:
+    """A value as it appears in an error: its repr (a newline shows as backslash-n), cut short."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def _breaks_line(ch: str) -> bool:
+    """A control character or a Unicode line/paragraph separator: it would split or garble a line."""
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks and control characters (a path or a library's message may hold them)."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if _breaks_line(ch) else ch for ch in text)
+
+
+def _suggest(word: Any, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _check(field: Field, value: Any, where: str) -> Any:
     """Type- and range-check one value; return it in its canonical type."""
     kind = field.kind
-    shown = repr(value) if not isinstance(value, str) else f"'{value}'"
-    bad = ConfigError(f"{where} = {shown}: expected {field.allowed()}")
+    bad = ConfigError(f"{where} = {_show(value)}: expected {field.allowed()}")
     if kind is bool:
         if not isinstance(value, bool):
             raise bad
     elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, int):  # bool is an int in Python: refuse it
             raise bad
     elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
-        value = float(value)
+        try:
+            value = float(value)  # an int beyond float's range raises OverflowError
+        except OverflowError:
+            raise bad from None
+        if not math.isfinite(value):  # TOML spells nan and inf; no field means them
+            raise bad
     elif kind is str:
         if not isinstance(value, str):
             raise bad
     elif kind is list:
-        if not isinstance(value, list) or not value or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65536 for v in value
+        if not isinstance(value, list) or not 0 < len(value) <= MAX_LAYERS or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_WIDTH for v in value
         ):
             raise bad
         return list(value)
     if field.choices is not None and value not in field.choices:
-        raise ConfigError(f"{where} = {shown}: expected {field.allowed()}"
+        raise ConfigError(f"{where} = {_show(value)}: expected {field.allowed()}"
                           + (_suggest(value, field.choices) if isinstance(value, str) else ""))
     if field.min is not None and (value <= field.min if field.min_exclusive else value < field.min):
         raise bad
-    if field.max is not None and value > field.max:
+    if field.max is not None and (value >= field.max if field.max_exclusive else value > field.max):
         raise bad
     return value
 
 
-def _check_device(value: str, where: str) -> None:
-    ok = value in ("auto", "cpu", "cuda", "mps") or (
-        value.startswith("cuda:") and value[5:].isdigit()
-    )
-    if not ok:
-        raise ConfigError(f"{where} = '{value}': expected {DEVICE_HINT}")
-
-
-def _cross_check(values: dict[str, dict[str, Any]], source: str) -> None:
-    """Rules that involve more than one field."""
+def _cross_check(values: dict[str, dict[str, Any]], at: Callable[..., str]) -> None:
+    """Rules that involve more than one field. ``at(*keys)`` says where the first of them was set."""
     data, model, loss = values["data"], values["model"], values["loss"]
-    _check_device(values["train"]["device"], f"{source}: train.device")
+    device = values["train"]["device"]
+    if not DEVICE_RE.fullmatch(device):
+        raise ConfigError(f"{at('train.device')}: train.device = {_show(device)}: expected {DEVICE_HINT}")
     if data["name"] == "folder" and not data["path"]:
-        raise ConfigError(f"{source}: data.path is empty: data.name = 'folder' needs an image folder")
+        raise ConfigError(f"{at('data.name', 'data.path')}: data.path is empty: data.name = 'folder' "
+                          "needs an image folder")
     if data["name"] in TOY_DATASETS and model["name"] == "dcgan":
-        raise ConfigError(f"{source}: model.name = 'dcgan' needs image data, but data.name = "
-                          f"'{data['name']}' is 2-D: use model.name = 'mlp'")
+        raise ConfigError(f"{at('model.name', 'data.name')}: model.name = 'dcgan' needs image data, but "
+                          f"data.name = '{data['name']}' is 2-D: use model.name = 'mlp'")
     if model["name"] == "dcgan" and data["image_size"] not in (0, 32, 64):
-        raise ConfigError(f"{source}: data.image_size = {data['image_size']}: dcgan needs 32 or 64")
+        raise ConfigError(f"{at('data.image_size', 'model.name')}: data.image_size = {data['image_size']}: "
+                          "dcgan needs 32 or 64")
     if loss["name"] in ("wgan-gp", "dragan") and model["name"] == "dcgan" and model["batchnorm_d"]:
-        raise ConfigError(f"{source}: loss.name = '{loss['name']}' penalises per-sample gradients: "
-                          "set model.batchnorm_d = false (no BatchNorm in the critic)")
+        raise ConfigError(f"{at('loss.name', 'model.batchnorm_d', 'model.name')}: loss.name = "
+                          f"'{loss['name']}' penalises per-sample gradients: set model.batchnorm_d = false "
+                          "(no BatchNorm in the critic)")
 
 
-def resolve(doc: Mapping[str, Any], *, source: str, preset: str = "") -> Config:
+def resolve(doc: Mapping[str, Any], *, source: str, preset: str = "",
+            origins: Mapping[str, str] | None = None) -> Config:
     """Validate a preset document (plus overrides already merged in) into a :class:`Config`.
 
-    ``source`` names where the document came from (a file path) for error messages.
+    ``source`` names where the document came from (a file path) for error messages; ``origins``
+    maps ``section.key`` to where that one value came from instead (``--set train.k=0``, see
+    :func:`override_origins`), so an error points at what the user actually typed.
     """
+    source = _one_line(str(source))
+    origins = origins or {}
+
+    def at(*keys: str) -> str:
+        return next((origins[k] for k in keys if k in origins), source)
     if not isinstance(doc, Mapping):
-        raise ConfigError(f"{source}: expected a TOML table at the top level")
+        raise ConfigError(f"{source}: expected a TOML table at the top level, got {_show(doc)}")
     values: dict[str, dict[str, Any]] = {s: {k: f.default for k, f in fs.items()} for s, fs in SCHEMA.items()}
     for key, sub in doc.items():
         if key == "description":
             if not isinstance(sub, str):
-                raise ConfigError(f"{source}: description = {sub!r}: expected a string")
+                raise ConfigError(f"{source}: description = {_show(sub)}: expected a string")
             continue
         if key not in SCHEMA:
-            raise ConfigError(f"{source}: unknown section '{key}'{_suggest(key, list(SCHEMA) + ['description'])}; "
+            raise ConfigError(f"{source}: unknown section {_show(key)}"
+                              f"{_suggest(key, [*SCHEMA, 'description'])}; "
                               f"expected one of description, {', '.join(SCHEMA)}")
         if not isinstance(sub, Mapping):
-            raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {sub!r}")
+            raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {_show(sub)}")
         fields = SCHEMA[key]
         for name, value in sub.items():
             if name not in fields:
-                raise ConfigError(f"{source}: unknown key '{key}.{name}'{_suggest(name, list(fields))}; "
+                raise ConfigError(f"{source}: unknown key {_show(f'{key}.{name}')}"
+                                  f"{_suggest(name, list(fields))}; "
                                   f"[{key}] takes {', '.join(fields)}")
-            values[key][name] = _check(fields[name], value, f"{source}: {key}.{name}")
-    _cross_check(values, source)
+            values[key][name] = _check(fields[name], value, f"{at(f'{key}.{name}')}: {key}.{name}")
+    _cross_check(values, at)
     description = doc.get("description", "")
     return Config(description=description, preset=preset,
                   **{s: Section(s, v) for s, v in values.items()})
@@ -277,7 +328,9 @@ def resolve(doc: Mapping[str, Any], *, source: str, preset: str = "") -> Config:
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse one ``--set section.key=value``; the value is read as TOML (bare words as strings)."""
-    where = f"--set {text}"
+    where = f"--set {_one_line(text)}"
+    if any(_breaks_line(ch) for ch in text):  # a newline would let one --set smuggle in a second TOML line
+        raise ConfigError(f"{where}: control characters (such as a newline) are not allowed")
     if "=" not in text:
         raise ConfigError(f"{where}: expected section.key=value, e.g. train.k=5")
     key, raw = (part.strip() for part in text.split("=", 1))
@@ -297,6 +350,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def override_origins(overrides: Sequence[str]) -> dict[str, str]:
+    """``section.key`` -> ``--set ...`` for each override: the ``origins`` that :func:`resolve` takes."""
+    return {parse_override(text)[0]: f"--set {_one_line(text)}" for text in overrides}
+
+
 def merge_overrides(doc: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Return a copy of ``doc`` with each ``--set`` applied (parsed; checked later by resolve)."""
     out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in doc.items()}
@@ -305,29 +363,50 @@ def merge_overrides(doc: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         section, name = key.split(".")
         table = out.setdefault(section, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"--set {text}: the preset's '{section}' is not a table")
+            raise ConfigError(f"--set {_one_line(text)}: the preset's '{section}' is not a table")
         table[name] = value
     return out
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file, turning every way it can fail into a one-line ConfigError."""
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, expected a .toml preset file")
+    path = Path(path)
+    where = _one_line(str(path))
     try:
+        if path.is_dir():
+            raise ConfigError(f"{where}: is a directory, expected a .toml preset file")
+        if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"{where}: not a regular file, expected a .toml preset file")
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError(f"{where}: no such file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ConfigError(f"{where}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except ValueError as exc:  # e.g. an embedded NUL in the path
+        raise ConfigError(f"{where}: not a usable path ({_one_line(str(exc))})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (expected UTF-8 TOML)") from None
+        raise ConfigError(f"{where}: not a text file (expected UTF-8 TOML)") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{where}: invalid TOML: {_one_line(str(exc))}") from None
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: escape the backslash, the quote and every control character."""
+    out = []
+    for ch in text:
+        if ch in "\\\"":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def dumps_toml(doc: Mapping[str, Any]) -> str:
@@ -340,7 +419,7 @@ def dumps_toml(doc: Mapping[str, Any]) -> str:
             return repr(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return _toml_string(str(v))
 
     lines = []
     if "description" in doc:

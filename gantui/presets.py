@@ -13,10 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gantui.atomic import atomic_write_text
-from gantui.config import Config, ConfigError, _suggest, dumps_toml, merge_overrides, read_toml, resolve
+from gantui.config import (
+    Config,
+    ConfigError,
+    _one_line,
+    _suggest,
+    dumps_toml,
+    merge_overrides,
+    override_origins,
+    read_toml,
+    resolve,
+)
 
 DEFAULT_PRESET = "ring8"
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A saved preset's name becomes a file name and a --preset argument: no path separators, no leading
+# '.' (hidden, or '..') and no leading '-' (it would read as a command-line flag).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def bundled_dir() -> Path:
@@ -47,9 +59,11 @@ def list_presets() -> list[PresetInfo]:
     """Every preset by name; a user preset hides a bundled one of the same name."""
     found: dict[str, PresetInfo] = {}
     for source, folder in (("bundled", bundled_dir()), ("user", user_dir())):
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.toml")):
+        try:
+            paths = sorted(folder.glob("*.toml")) if folder.is_dir() else []
+        except OSError:  # an unreadable preset folder hides its presets; it must not stop the listing
+            paths = []
+        for path in paths:
             try:
                 description = _first_line(str(read_toml(path).get("description", "")))
             except ConfigError as exc:
@@ -58,21 +72,39 @@ def list_presets() -> list[PresetInfo]:
     return sorted(found.values(), key=lambda p: p.name)
 
 
+def _looks_like_path(name: str) -> bool:
+    return os.sep in name or (os.altsep is not None and os.altsep in name) or name.startswith("~")
+
+
 def find_preset(name: str) -> Path:
-    """Resolve ``--preset`` to a file, or raise ConfigError naming what was searched."""
-    as_path = Path(name).expanduser()
-    if as_path.suffix == ".toml" or os.sep in name or as_path.exists():
-        if as_path.is_dir():
-            raise ConfigError(f"{as_path}: is a directory, expected a .toml preset file")
-        if not as_path.exists():
-            raise ConfigError(f"{as_path}: no such preset file")
-        return as_path
+    """Resolve ``--preset`` to a file, or raise ConfigError naming what was searched.
+
+    A name with a path separator is a path. A bare name is a file in the current folder if one is
+    there, else a user preset, else a bundled one; ``ring8.toml`` also finds the preset ``ring8``.
+    """
+    shown = _one_line(name)
+    if not name.strip() or "\0" in name:
+        raise ConfigError(f"--preset {name!r}: expected a preset name or a path to a .toml file")
+    try:
+        as_path = Path(name).expanduser()
+    except RuntimeError:  # ~someone whose home cannot be found: let the "no such file" below say so
+        as_path = Path(name)
+    try:
+        if _looks_like_path(name) or as_path.is_file():
+            if as_path.is_dir():
+                raise ConfigError(f"{shown}: is a directory, expected a .toml preset file")
+            if not as_path.exists():
+                raise ConfigError(f"{shown}: no such preset file")
+            return as_path
+    except OSError as exc:  # e.g. a folder on the way that we may not enter
+        raise ConfigError(f"{shown}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    stem = name[: -len(".toml")] if name.endswith(".toml") else name
     for folder in (user_dir(), bundled_dir()):
-        candidate = folder / f"{name}.toml"
+        candidate = folder / f"{stem}.toml"
         if candidate.is_file():
             return candidate
     names = [p.name for p in list_presets()]
-    raise ConfigError(f"--preset {name}: no such preset{_suggest(name, names)}; "
+    raise ConfigError(f"--preset {shown}: no such preset{_suggest(stem, names)}; "
                       f"available: {', '.join(names)} (or a path to a .toml file)")
 
 
@@ -80,13 +112,22 @@ def load_config(preset: str = DEFAULT_PRESET, overrides: Sequence[str] = ()) -> 
     """Read a preset, apply ``--set`` overrides, validate: the one way a Config is made from files."""
     path = find_preset(preset)
     doc = merge_overrides(read_toml(path), overrides)
-    return resolve(doc, source=str(path), preset=path.stem)
+    return resolve(doc, source=str(path), preset=path.stem, origins=override_origins(overrides))
 
 
 def save_preset(name: str, config: Config) -> Path:
-    """Write ``config`` (only what differs from the defaults) to the user's preset folder."""
-    if not NAME_RE.match(name):
-        raise ConfigError(f"preset name '{name}': use letters, digits, '.', '_' and '-' only")
+    """Write ``config`` (only what differs from the defaults) to the user's preset folder.
+
+    The write is atomic (a crash leaves the old file or the new one). A bad name or an unwritable
+    folder raises ConfigError, so callers handle one kind of user-facing error.
+    """
+    if not NAME_RE.fullmatch(name):
+        raise ConfigError(f"preset name {name!r}: use 1 to 64 letters, digits, '.', '_' and '-', "
+                          "starting with a letter or digit")
     path = user_dir() / f"{name}.toml"
-    atomic_write_text(path, dumps_toml(config.diff_from_defaults()))
+    try:
+        atomic_write_text(path, dumps_toml(config.diff_from_defaults()))
+    except OSError as exc:
+        reason = exc.strerror or _one_line(str(exc))
+        raise ConfigError(f"{_one_line(str(path))}: cannot save preset ({reason})") from None
     return path
