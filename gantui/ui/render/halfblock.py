@@ -6,7 +6,7 @@ often fail over ssh and inside tmux; this does not.
 
 Speed comes from doing the per-pixel work in numpy (resize, quantise, pack each cell into one
 int64 *cell key*) and touching Python only once per run of identical cells, with every Style
-looked up in an LRU cache keyed by colour pair (see ``colors.pair_style``).
+looked up in an LRU cache keyed by glyph and colour pair (``StyleCache``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class StyleCache:
 
     A plain dict (insertion order = recency: a hit is popped and re-inserted) rather than
     functools.lru_cache, which keeps a linked-list node per entry for the garbage collector to walk.
-    It may exceed ``max_size`` during one render and is trimmed after it.
+    It may exceed ``max_size`` during one render and is trimmed after it. One cache per colour
+    system is shared by every renderer: call them from the UI thread (where Textual renders).
     """
 
     def __init__(self, color_system: str, max_size: int = 1 << 13) -> None:
@@ -81,7 +82,7 @@ class StyleCache:
         excess = len(self.styles) - self.max_size
         if excess > 0:
             for key in list(islice(self.styles, excess)):
-                del self.styles[key]
+                self.styles.pop(key, None)
 
 
 _STYLE_CACHES: dict[str, StyleCache] = {}
