@@ -8,12 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from gantui.protocol import Intervention, MetricsBatch
+from gantui.protocol import Intervention, MetricsBatch, frozen_array
 from gantui.ui.history import Marker, Markers, MetricsHistory
 
 
 def batch(columns: tuple[str, ...], rows: list[list[float]] | np.ndarray) -> MetricsBatch:
-    return MetricsBatch(columns=columns, values=np.asarray(rows, dtype=np.float64))
+    """A batch as the runner sends it: read-only float64 values."""
+    return MetricsBatch(columns=columns, values=frozen_array(np.asarray(rows, dtype=np.float64)))
 
 
 LOSS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]

@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from textual.strip import Strip
 
-from gantui.protocol import ToySamples
+from gantui.protocol import ToySamples, frozen_array
 from gantui.ui.render import (
     decimate,
     envelope_series,
@@ -168,8 +168,8 @@ def test_grid_layout_picks_the_largest_scale() -> None:
 
 def test_grid_places_images_left_to_right_with_gaps() -> None:
     # Three solid 2x2 images into 8 cells x 1 row: 3 columns of 2 cells + 2 gaps = 8 cells exactly.
-    images = np.stack([np.full((2, 2, 3), colour, np.uint8) for colour in (RED, GREEN, BLUE)])
-    row = cells(image_grid_strips(images, width=8, height=1)[0])
+    images = frozen_array(np.stack([np.full((2, 2, 3), colour, np.uint8) for colour in (RED, GREEN, BLUE)]))
+    row = cells(image_grid_strips(images, width=8, height=1)[0])  # read-only input, as events carry
     colours = [rgb(style.color) if char != " " else None for char, style in row]
     assert colours == [RED, RED, None, GREEN, GREEN, None, BLUE, BLUE]
 
@@ -222,8 +222,9 @@ def toy(real=(), fake=(), modes=(), surface=None, extent=(-2.0, 2.0, -2.0, 2.0))
 
     if surface is None:
         surface = np.full((16, 16), 0.5, np.float32)
-    return ToySamples(step=0, real=points(real), fake=points(fake), d_surface=np.asarray(surface, np.float32),
-                      extent=extent, modes=points(modes))
+    return ToySamples(step=0, real=frozen_array(points(real)), fake=frozen_array(points(fake)),
+                      d_surface=frozen_array(np.asarray(surface, np.float32)), extent=extent,
+                      modes=frozen_array(points(modes)))
 
 
 def test_point_lands_in_the_expected_cell() -> None:

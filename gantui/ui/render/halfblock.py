@@ -65,7 +65,7 @@ class StyleCache:
     system is shared by every renderer: call them from the UI thread (where Textual renders).
     """
 
-    def __init__(self, color_system: str, max_size: int = 1 << 13) -> None:
+    def __init__(self, color_system: str, max_size: int = 1 << 12) -> None:
         self.color_system = color_system
         self.max_size = max_size
         self.styles: dict[int, Style] = {}
