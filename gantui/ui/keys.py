@@ -1,0 +1,61 @@
+"""Every key of the dashboard, in one list: the app binds it, the footer and the help screen show it.
+
+Keys that come in pairs share a footer group (``+/-  k``) so the footer fits in 80 columns; the help
+screen lists every binding one per line.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+__all__ = ["BINDINGS", "HELP_ROWS"]
+
+_K = Binding.Group("k", compact=True)
+_LR_D = Binding.Group("lr D", compact=True)
+_LR_G = Binding.Group("lr G", compact=True)
+
+BINDINGS: list[Binding] = [
+    # space is bound twice; check_action enables exactly one, so the footer says Pause or Resume.
+    Binding("space", "pause", "Pause", id="pause"),
+    Binding("space", "resume", "Resume", id="resume"),
+    Binding("n", "step('iteration')", "Step", id="step"),
+    Binding("d", "step('d')", "D-step", show=False, id="step_d"),
+    Binding("g", "step('g')", "G-step", show=False, id="step_g"),
+    Binding("plus", "k(1)", "k+1", group=_K, id="k_up"),
+    Binding("minus", "k(-1)", "k−1", group=_K, id="k_down"),
+    Binding("l", "pick_loss", "Loss", id="loss"),
+    Binding("left_square_bracket", "lr('d', 0.5)", "D lr ×½", group=_LR_D, id="lr_d_down"),
+    Binding("right_square_bracket", "lr('d', 2.0)", "D lr ×2", group=_LR_D, id="lr_d_up"),
+    Binding("left_curly_bracket", "lr('g', 0.5)", "G lr ×½", group=_LR_G, id="lr_g_down"),
+    Binding("right_curly_bracket", "lr('g', 2.0)", "G lr ×2", group=_LR_G, id="lr_g_up"),
+    Binding("D", "freeze('d')", "Freeze/unfreeze D", show=False, id="freeze_d"),
+    Binding("G", "freeze('g')", "Freeze/unfreeze G", show=False, id="freeze_g"),
+    Binding("o", "probe", "Probe", show=False, id="probe"),
+    Binding("r", "toggle_real", "Real", show=False, id="real"),
+    Binding("s", "save_checkpoint", "Save", show=False, id="save"),
+    Binding("u", "rollback", "Rollback", show=False, id="rollback"),
+    Binding("p", "save_preset", "Preset", show=False, id="preset"),
+    Binding("q", "quit", "Quit", id="quit"),
+    Binding("question_mark", "help", "Help", id="help"),
+]
+
+# What the help screen shows: the key as typed, and what it does (longer than the footer label).
+HELP_ROWS: list[tuple[str, str]] = [
+    ("space", "pause / resume training"),
+    ("n", "one iteration (k D-steps + one G-step) while paused"),
+    ("d", "one D-step while paused"),
+    ("g", "one G-step while paused"),
+    ("+ / -", "k (D-steps per G-step) up / down, never below 1"),
+    ("l", "pick the loss (objective) from a list"),
+    ("[ / ]", "D learning rate ×½ / ×2"),
+    ("{ / }", "G learning rate ×½ / ×2"),
+    ("D / G", "freeze or unfreeze D / G"),
+    ("o", "run the D-optimality probe (tighter JSD read-out)"),
+    ("r", "show real samples beside the generated ones (on / off)"),
+    ("s", "save a checkpoint now"),
+    ("u", "roll back to the last good checkpoint (and pause)"),
+    ("p", "save the current settings as a preset"),
+    ("ctrl+p", "command palette: every loss, preset and action"),
+    ("q", "quit, saving a final checkpoint (q again: quit now)"),
+    ("?", "this help"),
+]

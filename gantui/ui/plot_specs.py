@@ -1,0 +1,79 @@
+"""What each live plot shows: its series and the reference values from the theory.
+
+Reference values (GAN_THEORY.md, "Reference values at v ≡ 0", i.e. D = ½ everywhere, the game's
+optimum): the BCE sum L_D = 2 ln 2; non-saturating L_G = ln 2 (DRAGAN's G is non-saturating);
+minimax L_G = −ln 2; maximum-likelihood L_G = −½. Every JSD read-out lies in [0, ln 2].
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "CRITIC_LOSSES",
+    "DIVERGENCE",
+    "GAME",
+    "LN2",
+    "LOSSES",
+    "PLOTS",
+    "PlotSpec",
+    "Series",
+    "loss_references",
+]
+
+LN2 = math.log(2.0)
+CRITIC_LOSSES = frozenset({"wgan", "wgan-gp"})
+
+# L_G at D = ½ for the losses whose L_D is the BCE sum (GAN_THEORY.md's table).
+_BCE_LOSS_G_AT_OPTIMUM = {"nonsaturating": LN2, "dragan": LN2, "minimax": -LN2, "maxlikelihood": -0.5}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric column drawn as a min/max envelope; ``yside="right"`` for a second scale."""
+
+    name: str
+    label: str
+    color: str
+    yside: str = "left"
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """A plot: a title, its series, fixed y limits (or None) and reference lines for a loss name."""
+
+    id: str
+    title: str
+    series: tuple[Series, ...]
+    references: Callable[[str], tuple[tuple[float, str], ...]]
+    ylim: tuple[float, float] | None = None
+
+
+def loss_references(loss: str) -> tuple[tuple[float, str], ...]:
+    """(y, label) of L_D = 2 ln 2 and L_G at the optimum, for the BCE family; nothing otherwise."""
+    if loss not in _BCE_LOSS_G_AT_OPTIMUM:
+        return ()
+    g = _BCE_LOSS_G_AT_OPTIMUM[loss]
+    g_label = {LN2: "ln 2", -LN2: "−ln 2", -0.5: "−½"}[g]
+    return ((2 * LN2, "2 ln 2"), (g, g_label))
+
+
+GAME = PlotSpec(
+    id="plot-game", title="D(x), D(G(z))",
+    series=(Series("d_real", "D(x)", "green"), Series("d_fake", "D(G(z))", "red")),
+    references=lambda loss: ((0.5, "½"),), ylim=(0.0, 1.0),
+)
+LOSSES = PlotSpec(
+    id="plot-losses", title="L_D, L_G",
+    series=(Series("loss_d", "L_D", "cyan"), Series("loss_g", "L_G", "magenta")),
+    references=loss_references,
+)
+DIVERGENCE = PlotSpec(
+    id="plot-divergence", title="JSD, nats",
+    series=(Series("jsd_bound", "bound", "blue"), Series("jsd_probe", "probe", "orange"),
+            Series("jsd_true", "true", "green"), Series("w_estimate", "Ŵ (right)", "magenta", "right")),
+    references=lambda loss: ((LN2, "ln 2"),), ylim=(0.0, 0.72),
+)
+PLOTS = (GAME, LOSSES, DIVERGENCE)

@@ -1,0 +1,1 @@
+"""Modal screens: help, loss picker, preset name, confirmation."""

@@ -1,0 +1,72 @@
+"""A live plot of a few metric columns, redrawn only when asked (by the app's refresh timer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.plot_specs import PlotSpec
+from gantui.ui.render import decimate, envelope_series
+
+__all__ = ["MetricPlot"]
+
+# Columns plotext spends on the y-axis ticks and frame; the rest is one decimated point per column.
+_AXIS_COLUMNS = 9
+
+
+class MetricPlot(PlotextPlot):
+    """Draws each series of ``spec`` as a min/max envelope, references as lines, markers as verticals.
+
+    Empty series are never handed to plotext (plotext issue 185 raises on an empty labelled series).
+    """
+
+    DEFAULT_CSS = """
+    MetricPlot { height: 1fr; min-height: 5; }
+    """
+
+    def __init__(self, spec: PlotSpec, **kwargs) -> None:
+        super().__init__(id=spec.id, **kwargs)
+        self.spec = spec
+
+    def redraw(self, history: MetricsHistory, markers: Markers, loss: str) -> None:
+        """Rebuild the figure from ``history``; plotext renders it on the next frame."""
+        plt = self.plt
+        plt.clear_figure()
+        references = self.spec.references(loss)
+        labels = ", ".join(label for _y, label in references)
+        plt.title(self.spec.title + (f"   ┈ {labels}" if labels else ""))
+        columns = max(self.size.width - _AXIS_COLUMNS, 10)
+        lo_step, hi_step, drawn = np.inf, -np.inf, set()
+        for series in self.spec.series:
+            step, low, high = history.series(series.name)
+            finite = np.isfinite(step) & np.isfinite(low) & np.isfinite(high)
+            if not finite.any():
+                continue
+            step, low, high = decimate(step[finite], low[finite], high[finite], columns)
+            xs, ys = envelope_series(step, low, high)
+            if not xs:
+                continue
+            plt.plot(xs, ys, label=series.label, color=series.color, yside=series.yside, marker="braille")
+            lo_step, hi_step = min(lo_step, xs[0]), max(hi_step, xs[-1])
+            drawn.add(series.yside)
+        if not drawn:
+            plt.title(self.spec.title + "  (no data yet)")
+            self.refresh()
+            return
+        if self.spec.ylim is not None and "left" in drawn:
+            plt.ylim(*self.spec.ylim)
+        if "left" in drawn:
+            for y, _label in references:
+                plt.hline(y, color="gray")
+        for step, _kind, _detail in _markers_between(markers, lo_step, hi_step):
+            plt.vline(step, color="yellow")
+        if hi_step > lo_step:
+            plt.xlim(lo_step, hi_step)
+        self.refresh()
+
+
+def _markers_between(markers: Markers, lo: float, hi: float) -> Sequence[tuple[int, str, str]]:
+    return list(markers.in_range(lo, hi))

@@ -1,0 +1,101 @@
+"""Generated samples: an image grid from the fixed noise batch, or 2-D points over D's surface.
+
+Line API: the strips are built once per (samples event, size, real on/off) and cached, so a
+repaint for any other reason (a key press, a notification) costs nothing.
+"""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+from gantui.protocol import ImageSamples, ToySamples
+from gantui.ui.render import image_grid_strips, toy_legend, toy_strips
+
+__all__ = ["SamplesPanel"]
+
+_GAP = 2  # columns between the generated and the real grid
+_FULL_LEGEND_HEIGHT = 14  # rows below which a 2-D plot keeps only the legend's first line
+
+
+class SamplesPanel(Widget):
+    """Shows the latest samples event; ``show_real`` adds real data (images beside, toys overlaid)."""
+
+    DEFAULT_CSS = """
+    SamplesPanel { border: round $primary-darken-2; height: 1fr; }
+    """
+
+    def __init__(self, *, color_system: str = "truecolor", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.color_system = color_system
+        self.samples: ImageSamples | ToySamples | None = None
+        self._real: bool | None = None  # None: the default for the kind of data (see real_shown)
+        self._strips: list[Strip] = []
+        self._key: tuple[object, ...] | None = None
+        self.border_title = "samples"
+
+    def show(self, samples: ImageSamples | ToySamples) -> None:
+        """Take a new samples event; the strips are rebuilt on the next paint."""
+        self.samples = samples
+        self._update_title()
+        self.refresh()
+
+    @property
+    def real_shown(self) -> bool:
+        """Toys show real points unless turned off; image grids show the real batch only on request."""
+        if self._real is None:
+            return isinstance(self.samples, ToySamples)
+        return self._real
+
+    def toggle_real(self) -> bool:
+        """Real samples on/off; returns the new setting."""
+        self._real = not self.real_shown
+        self._update_title()
+        self.refresh()
+        return self._real
+
+    def _update_title(self) -> None:
+        s = self.samples
+        if s is None:
+            self.border_title = "samples"
+        elif isinstance(s, ImageSamples):
+            self.border_title = f"generated │ real · step {s.step:,}" if self.real_shown else \
+                f"generated · step {s.step:,}"
+        else:
+            self.border_title = f"2-D samples · step {s.step:,}"
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        key = (id(self.samples), self.real_shown, width, height)
+        if key != self._key:
+            self._strips = self._build(width, height)
+            self._key = key
+        if y < len(self._strips):
+            return self._strips[y].crop_extend(0, width, None)
+        return Strip.blank(width)
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        s = self.samples
+        if s is None or width < 4 or height < 2:
+            return [Strip([Segment("waiting for samples…", Style(dim=True))])] if s is None else []
+        if isinstance(s, ToySamples):
+            console = self.app.console
+            legend = [Strip(line) for line in console.render_lines(
+                toy_legend(), console.options.update_width(width), pad=False)]
+            if height < _FULL_LEGEND_HEIGHT:  # compact: the plot matters more than the key to it
+                legend = legend[:1]
+            body = toy_strips(s, width=width, height=max(height - len(legend), 1),
+                              color_system=self.color_system, show_real=self.real_shown)
+            return [*body, *legend]
+        if not self.real_shown or s.real.size == 0:
+            return image_grid_strips(s.fake, width=width, height=height, color_system=self.color_system)
+        half = (width - _GAP) // 2
+        fake = image_grid_strips(s.fake, width=half, height=height, color_system=self.color_system)
+        real = image_grid_strips(s.real, width=half, height=height, color_system=self.color_system)
+        gap = Strip.blank(_GAP)
+        rows = max(len(fake), len(real))
+        fake += [Strip.blank(half)] * (rows - len(fake))
+        real += [Strip.blank(half)] * (rows - len(real))
+        return [Strip.join([f.crop_extend(0, half, None), gap, r]) for f, r in zip(fake, real, strict=True)]

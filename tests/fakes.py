@@ -1,0 +1,174 @@
+"""A fake controller and fixed synthetic events for the dashboard's tests (no torch, no trainer thread).
+
+Every array is a closed-form function of the step or built from a seeded generator, so snapshots of
+the dashboard are the same on every run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import replace
+
+import numpy as np
+
+from gantui.protocol import (
+    METRIC_NAMES,
+    Command,
+    Event,
+    Failure,
+    ImageSamples,
+    Intervention,
+    MetricsBatch,
+    RunState,
+    StateChanged,
+    ToySamples,
+    frozen_array,
+)
+
+LN2 = math.log(2.0)
+
+# A few losses with their one-line descriptions, as the engine's registry would pass them.
+LOSSES = {
+    "nonsaturating": "−log D(G(z)) for G: the paper's practical choice",
+    "minimax": "log(1 − D(G(z))) for G: the paper's Eq. 1; saturates",
+    "hinge": "relu(1 − v) margins (SN-GAN, SAGAN)",
+    "wgan-gp": "critic with gradient penalty λ = 10",
+}
+PRESETS = ("ring8", "grid25", "digits-dcgan")
+
+
+class FakeController:
+    """Records every command; the test pushes events through the sink the app gave to ``start``."""
+
+    def __init__(self, events_on_start: tuple[Event, ...] = ()) -> None:
+        self.sent: list[Command] = []
+        self.sink = None
+        self.joined: list[float] = []
+        self.events_on_start = events_on_start
+
+    def start(self, sink) -> None:
+        self.sink = sink
+        for event in self.events_on_start:
+            sink(event)
+
+    def send(self, command: Command) -> None:
+        self.sent.append(command)
+
+    def join(self, timeout: float) -> bool:
+        self.joined.append(timeout)
+        return True
+
+    def push(self, *events: Event) -> None:
+        """Deliver events as the trainer would (on the app's thread here; see push_from_thread)."""
+        assert self.sink is not None, "the app has not started the controller"
+        for event in events:
+            self.sink(event)
+
+    def push_from_thread(self, *events: Event) -> None:
+        """Deliver events from another thread, like the real trainer, and wait for that thread."""
+        thread = threading.Thread(target=self.push, args=events)
+        thread.start()
+        thread.join(timeout=5.0)
+
+
+def run_state(**changes) -> RunState:
+    """A running 2-D run on the 8-Gaussian ring; ``changes`` override single fields."""
+    state = RunState(
+        status="running", step=4000, d_steps=4000, g_steps=4000, k=1, loss="nonsaturating",
+        loss_description=LOSSES["nonsaturating"], lr_d=2e-4, lr_g=2e-4, frozen_d=False, frozen_g=False,
+        preset="ring8", dataset="ring8", device="cpu", is_toy=True, run_dir="runs/ring8-0001",
+    )
+    return replace(state, **changes)
+
+
+def image_state(**changes) -> RunState:
+    """A running image run (digits, DCGAN) on a GPU with its memory figure."""
+    return run_state(preset="digits-dcgan", dataset="digits", device="cuda:0", memory="1.2/80 GiB",
+                     is_toy=False, **changes)
+
+
+def metrics_batch(first_step: int, rows: int, every: int = 20, *, toy: bool = True) -> MetricsBatch:
+    """Rows logged every ``every`` iterations from ``first_step``: smooth curves towards the optimum.
+
+    D(x) → ½ and D(G(z)) → ½ with a damped oscillation; L_D → 2 ln 2 and L_G → ln 2 accordingly; the
+    JSD bound is ln 2 − L_D/2 clamped at 0 (GAN_THEORY.md); t = step / 100 (100 it/s).
+    """
+    step = first_step + every * np.arange(rows, dtype=np.float64)
+    decay = np.exp(-step / 3000.0)
+    d_real = 0.5 + 0.35 * decay + 0.03 * np.sin(step / 150.0)
+    d_fake = 0.5 - 0.35 * decay + 0.03 * np.cos(step / 170.0)
+    loss_d = -np.log(d_real) - np.log1p(-d_fake)
+    loss_g = -np.log(d_fake)
+    nan = np.full_like(step, np.nan)
+    cols = {
+        "step": step, "t": step / 100.0, "k": np.ones_like(step), "d_real": d_real, "d_fake": d_fake,
+        "v_real": np.log(d_real / (1 - d_real)), "v_fake": np.log(d_fake / (1 - d_fake)),
+        "loss_d": loss_d, "loss_g": loss_g, "jsd_bound": np.maximum(LN2 - loss_d / 2, 0.0),
+        "fdiv_bound": nan, "w_estimate": nan, "gp": nan, "grad_norm_d": 1 + decay, "grad_norm_g": 1 + decay,
+        "steps_per_sec": np.full_like(step, 100.0),
+        "jsd_true": np.where(step % 500 == 0, 0.15 + 0.3 * decay, np.nan) if toy else nan,
+        "modes": np.where(step % 500 == 0, 7.0, np.nan) if toy else nan,
+        "hq": np.where(step % 500 == 0, 0.95, np.nan) if toy else nan,
+        "jsd_probe": nan,
+    }
+    values = np.stack([cols[name] for name in METRIC_NAMES], axis=1)
+    return MetricsBatch(columns=METRIC_NAMES, values=frozen_array(values))
+
+
+def ring_modes() -> np.ndarray:
+    """The 8-Gaussian ring's means: radius 2, angles 2πi/8 (GAN_THEORY.md)."""
+    angles = 2 * np.pi * np.arange(8) / 8
+    return np.stack([2 * np.cos(angles), 2 * np.sin(angles)], axis=1).astype(np.float32)
+
+
+def toy_samples(step: int = 4000) -> ToySamples:
+    """Real points on all 8 modes; generated points on 5 of them; D's surface a smooth bump."""
+    rng = np.random.default_rng(0)
+    modes = ring_modes()
+    real = modes[rng.integers(0, 8, 512)] + 0.02 * rng.standard_normal((512, 2))
+    fake = modes[rng.integers(0, 5, 512)] + 0.1 * rng.standard_normal((512, 2))
+    xs = np.linspace(-3, 3, 48)
+    gx, gy = np.meshgrid(xs, xs[::-1])  # row 0 is y = extent[3] = 3
+    surface = 1 / (1 + np.exp(-(np.hypot(gx, gy) - 1.5)))
+    return ToySamples(step=step, real=frozen_array(real.astype(np.float32)),
+                      fake=frozen_array(fake.astype(np.float32)),
+                      d_surface=frozen_array(surface.astype(np.float32)), extent=(-3.0, 3.0, -3.0, 3.0),
+                      modes=frozen_array(modes))
+
+
+def image_samples(step: int = 4000, n: int = 16, side: int = 8) -> ImageSamples:
+    """Grey 8×8 'digits': fake ones are diagonal ramps, real ones are rings, each a little shifted."""
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
+    fake = np.stack([((xx + yy + i) % side) / (side - 1) for i in range(n)])
+    real = np.stack([(np.abs(np.hypot(xx - 3.5, yy - 3.5) - 2.5 - (i % 3) * 0.3) < 0.8).astype(float)
+                     for i in range(n)])
+    as_uint8 = lambda a: frozen_array((a[..., None] * 255).astype(np.uint8))  # noqa: E731
+    return ImageSamples(step=step, fake=as_uint8(fake), real=as_uint8(real))
+
+
+def intervention(step: int, kind: str = "k", detail: str = "k 1 → 3") -> Intervention:
+    return Intervention(step=step, t=step / 100.0, kind=kind, detail=detail)
+
+
+def failure(step: int = 4100) -> Failure:
+    return Failure(step=step, message="non-finite loss_d (nan) at step 4100",
+                   detail='Traceback (most recent call last):\n  File "trainer.py", line 1\n'
+                          "FloatingPointError: nan",
+                   checkpoint="runs/ring8-0001/ckpt-4000.pt")
+
+
+def state_changed(state: RunState, reason: str = "") -> StateChanged:
+    return StateChanged(state=state, reason=reason)
+
+
+def run_async(test):
+    """Run an ``async def`` test with asyncio.run (no pytest async plugin is installed here)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,447 @@
+"""Pilot tests of the dashboard with a fake controller: keys → commands, reports → display.
+
+No trainer thread runs here: ``FakeController`` records what the app sends, and the tests push the
+events a trainer would send. Expected commands are derived from the *reported* state by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+from fakes import (
+    LOSSES,
+    PRESETS,
+    FakeController,
+    failure,
+    image_samples,
+    metrics_batch,
+    run_async,
+    run_state,
+    state_changed,
+    toy_samples,
+)
+from rich.console import Console
+from textual.widgets import Footer, Input, OptionList
+
+from gantui.protocol import (
+    Finished,
+    Freeze,
+    Pause,
+    Probe,
+    Resume,
+    Rollback,
+    SaveCheckpoint,
+    SavePreset,
+    SetK,
+    SetLoss,
+    SetLR,
+    Step,
+    Stop,
+)
+from gantui.ui.app import GanApp
+from gantui.ui.palette import palette_entries
+from gantui.ui.screens.help import HelpScreen
+from gantui.ui.screens.loss_picker import LossPicker
+from gantui.ui.screens.preset_name import PresetNameDialog
+from gantui.ui.widgets.controls_panel import ControlsPanel
+from gantui.ui.widgets.event_log import EventLog
+from gantui.ui.widgets.metric_plot import MetricPlot
+from gantui.ui.widgets.run_header import RunHeader
+from gantui.ui.widgets.samples_panel import SamplesPanel
+
+
+def make_app(**kwargs) -> tuple[GanApp, FakeController]:
+    controller = FakeController()
+    return GanApp(controller, losses=LOSSES, presets=PRESETS, **kwargs), controller
+
+
+def text_of(widget) -> str:
+    """The plain text a Static-like widget shows (rendered at a fixed width)."""
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(widget.content)
+    return console.export_text()
+
+
+def log_text(log: EventLog) -> str:
+    return "\n".join(line.text for line in log.lines)
+
+
+class Notes:
+    """Records app.notify calls (the app's way of saying 'not now')."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, message, **kwargs) -> None:
+        self.messages.append(str(message))
+
+
+async def started(pilot, controller: FakeController, **state) -> None:
+    controller.push(state_changed(run_state(**state)))
+    await pilot.pause()
+
+
+# ---------------------------------------------------------------- keys → commands
+def assert_commands(sent, expected) -> None:
+    """Same commands in the same order; learning rates (float products) compared with a tolerance."""
+    assert len(sent) == len(expected), sent
+    for got, want in zip(sent, expected, strict=True):
+        assert type(got) is type(want)
+        if isinstance(want, SetLR):
+            assert got.player == want.player and math.isclose(got.lr, want.lr, rel_tol=1e-12)
+        else:
+            assert got == want
+
+
+@run_async
+async def test_keys_send_commands_computed_from_the_reported_state_while_running():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, status="running", k=3, lr_d=2e-4, lr_g=1e-3, frozen_d=False,
+                      frozen_g=True)
+        # Nothing is reported back between the keys, so each command comes from the same state.
+        await pilot.press("plus", "minus", "right_square_bracket", "left_square_bracket",
+                          "right_curly_bracket", "left_curly_bracket", "D", "G", "space", "o", "s", "u")
+        await pilot.pause()
+        assert_commands(controller.sent, [
+            SetK(4), SetK(2),  # k = 3 ± 1
+            SetLR("d", 4e-4), SetLR("d", 1e-4),  # lr_d = 2e-4 × 2 and × ½
+            SetLR("g", 2e-3), SetLR("g", 5e-4),  # lr_g = 1e-3 × 2 and × ½
+            Freeze("d", True),  # D trains: freeze it
+            Freeze("g", False),  # G is frozen: unfreeze it
+            Pause(),  # running: space pauses
+            Probe(), SaveCheckpoint(), Rollback(),
+        ])
+
+
+@run_async
+async def test_keys_while_paused_resume_and_step():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, status="paused")
+        await pilot.press("n", "d", "g", "space")
+        await pilot.pause()
+        assert_commands(controller.sent, [Step("iteration"), Step("d"), Step("g"), Resume()])
+        controller.sent.clear()
+        controller.push(state_changed(run_state(status="failed")))
+        await pilot.pause()
+        await pilot.press("space")  # a failed run is paused: space resumes (after a rollback)
+        await pilot.pause()
+        assert controller.sent == [Resume()]
+
+
+@pytest.mark.parametrize("key", ["n", "d", "g"])
+@run_async
+async def test_stepping_while_running_sends_nothing_and_says_why(key):
+    app, controller = make_app()
+    app.notify = notes = Notes()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, status="running")
+        await pilot.press(key)
+        await pilot.pause()
+        assert controller.sent == []
+        assert any("paused" in m for m in notes.messages)
+
+
+@run_async
+async def test_k_never_goes_below_one():
+    app, controller = make_app()
+    app.notify = notes = Notes()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, k=1)
+        await pilot.press("minus")
+        await pilot.pause()
+        assert controller.sent == []
+        assert notes.messages
+
+
+@run_async
+async def test_keys_before_the_first_report_send_nothing():
+    app, controller = make_app()
+    app.notify = Notes()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("plus", "space", "right_square_bracket")
+        await pilot.pause()
+        assert controller.sent == []
+
+
+@run_async
+async def test_footer_says_pause_when_running_and_resume_when_paused():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, status="running")
+
+        def footer_labels() -> str:
+            return " ".join(str(key.description) for key in app.query_one(Footer).query("FooterKey"))
+
+        assert "Pause" in footer_labels() and "Resume" not in footer_labels()
+        controller.push(state_changed(run_state(status="paused")))
+        await pilot.pause()
+        assert "Resume" in footer_labels() and "Pause" not in footer_labels()
+
+
+# ---------------------------------------------------------------- dialogs
+@run_async
+async def test_loss_picker_sends_setloss_for_the_chosen_entry_and_nothing_on_escape():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, loss="nonsaturating")
+        await pilot.press("l", "down", "escape")
+        await pilot.pause()
+        assert controller.sent == []
+        await pilot.press("l")
+        await pilot.pause()
+        assert isinstance(app.screen, LossPicker)
+        option_list = app.screen.query_one(OptionList)
+        assert option_list.highlighted == 0  # the current loss, first in LOSSES
+        assert option_list.option_count == len(LOSSES)
+        await pilot.press("down", "enter")  # the next entry of LOSSES is "minimax"
+        await pilot.pause()
+        assert controller.sent == [SetLoss("minimax")]
+        assert not isinstance(app.screen, LossPicker)
+
+
+@run_async
+async def test_preset_dialog_refuses_a_bad_name_and_sends_savepreset_for_a_good_one():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("p", *"../x", "enter")
+        await pilot.pause()
+        assert controller.sent == []
+        assert isinstance(app.screen, PresetNameDialog)
+        assert "not a valid name" in text_of(app.screen.query_one("#preset-error"))
+        app.screen.query_one(Input).value = ""
+        await pilot.press(*"ring_2.v1", "enter")
+        await pilot.pause()
+        assert controller.sent == [SavePreset("ring_2.v1")]
+        assert not isinstance(app.screen, PresetNameDialog)
+
+
+@run_async
+async def test_help_lists_every_key_and_closes():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = {key for key, _ in app.screen.rows}
+        for key in ("space", "n", "d", "g", "+ / -", "l", "[ / ]", "{ / }", "D / G", "o", "r", "s", "u", "p",
+                    "ctrl+p", "q", "?"):
+            assert key in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+# ---------------------------------------------------------------- the display shows what was reported
+@run_async
+async def test_controls_show_the_reported_k_not_the_requested_one():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, k=3)
+        controls = app.query_one(ControlsPanel)
+        await pilot.press("plus")
+        await pilot.pause()
+        assert controller.sent == [SetK(4)]
+        assert re.search(r"^k +3 ", text_of(controls), re.M)  # asked for 4, nothing reported yet: still 3
+        controller.push(state_changed(run_state(k=7)))
+        await pilot.pause()
+        assert re.search(r"^k +7 ", text_of(controls), re.M)
+
+
+@run_async
+async def test_events_from_another_thread_reach_the_display():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        controller.push_from_thread(state_changed(run_state(k=5, loss="hinge")))
+        await pilot.pause()
+        text = text_of(app.query_one(ControlsPanel))
+        assert re.search(r"^k +5 ", text, re.M) and "hinge" in text
+
+
+@run_async
+async def test_header_shows_trainer_figures():
+    app, controller = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await started(pilot, controller, step=100)
+        # 200 rows every 20 steps from 0: last step 3980, t = 3980 / 100 = 39.8 s → 0:00:39; 100 it/s
+        controller.push(metrics_batch(0, 200))
+        await pilot.pause()
+        app.refresh_plots()
+        header = text_of(app.query_one(RunHeader))
+        assert "step 3,980" in header and "100.0 it/s" in header and "0:00:39" in header
+        assert "running" in header
+
+
+@run_async
+async def test_failure_shows_in_header_and_log_and_the_app_stays_up():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        controller.push(failure(), state_changed(run_state(status="failed")))
+        await pilot.pause()
+        assert "failed: non-finite loss_d (nan) at step 4100" in text_of(app.query_one(RunHeader))
+        log = log_text(app.query_one(EventLog))
+        assert "non-finite loss_d" in log and "FloatingPointError: nan" in log and "ckpt-4000.pt" in log
+        assert app.is_running
+        await pilot.press("u")
+        await pilot.pause()
+        assert controller.sent == [Rollback()]
+        controller.push(state_changed(run_state(status="paused"), reason="rollback"))
+        await pilot.pause()
+        assert "failed" not in text_of(app.query_one(RunHeader))
+
+
+# ---------------------------------------------------------------- quitting and restarting
+@run_async
+async def test_quit_sends_stop_and_exits_when_finished():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("q")
+        await pilot.pause()
+        assert controller.sent == [Stop(save=True)]
+        assert app.is_running  # waits for the trainer's Finished
+        assert "saving final checkpoint" in text_of(app.query_one(RunHeader))
+        controller.push(Finished(step=4000, reason="stopped", checkpoint="runs/x/final.pt"))
+        await pilot.pause()
+    assert app.return_value is None
+    assert controller.joined == [2.0]
+    assert controller.sent == [Stop(save=True)]  # unmount does not stop a second time
+
+
+@run_async
+async def test_quit_gives_up_waiting_after_the_timeout():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("q")
+        await pilot.pause()
+        app.quit_timed_out()  # what the 10 s timer calls
+        await pilot.pause()
+    assert app.return_value is None
+    assert controller.sent == [Stop(save=True)]
+
+
+@run_async
+async def test_preset_from_the_palette_restarts_after_confirming():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        texts = [text for text, _cb, _help in palette_entries(app)]
+        assert f"Loss: hinge — {LOSSES['hinge']}" in texts
+        assert all(f"Preset: {p}" in texts for p in PRESETS)
+        callback = dict((t, cb) for t, cb, _h in palette_entries(app))["Preset: grid25"]
+        callback()
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert controller.sent == [Stop(save=True)]
+        controller.push(Finished(step=4000, reason="stopped"))
+        await pilot.pause()
+    assert app.return_value == ("restart", "grid25")
+
+
+@run_async
+async def test_palette_loss_entry_sends_setloss():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        callback = dict((t, cb) for t, cb, _h in palette_entries(app))[f"Loss: minimax — {LOSSES['minimax']}"]
+        callback()
+        await pilot.pause()
+        assert controller.sent == [SetLoss("minimax")]
+
+
+@run_async
+async def test_palette_opens_with_ctrl_p_and_runs_a_typed_action():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("ctrl+p", *"optimality")
+        await pilot.pause(0.5)  # the palette searches in a worker; 0.5 s bounds the wait, not a sync
+        await pilot.press("enter")
+        await pilot.pause()
+        assert controller.sent == [Probe()]
+
+
+@run_async
+async def test_sink_after_exit_is_harmless():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+    controller.sink(state_changed(run_state(k=9)))  # must not raise
+    controller.push_from_thread(state_changed(run_state(k=9)))
+
+
+# ---------------------------------------------------------------- drawing only when needed
+@run_async
+async def test_metrics_only_append_and_the_timer_redraws_once_per_change(monkeypatch):
+    calls: list[str] = []
+    original = MetricPlot.redraw
+    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
+    app, controller = make_app(refresh_hz=0.2)  # a 5 s timer: the test drives refresh_plots itself
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        calls.clear()
+        controller.push(metrics_batch(0, 100))
+        await pilot.pause()
+        assert calls == []  # handling a MetricsBatch draws nothing
+        app.refresh_plots()
+        assert len(calls) == 3  # one redraw per plot
+        app.refresh_plots()
+        assert len(calls) == 3  # nothing new: no redraw
+        controller.push(metrics_batch(2000, 10))
+        await pilot.pause()
+        app.refresh_plots()
+        assert len(calls) == 6
+
+
+@run_async
+async def test_real_samples_toggle_and_new_samples_replace_old():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, is_toy=False)
+        panel = app.query_one(SamplesPanel)
+        controller.push(image_samples())
+        await pilot.pause()
+        assert panel.real_shown is False  # image grids show the real batch on request
+        await pilot.press("r")
+        assert panel.real_shown is True
+        controller.push(toy_samples(step=5000))
+        await pilot.pause()
+        assert panel.samples.step == 5000
+        assert controller.sent == []  # r is a display toggle, not a command
+
+
+@run_async
+async def test_resizing_below_the_minimum_says_so_and_recovers():
+    app, controller = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, controller)
+        controller.push(metrics_batch(0, 50), toy_samples())
+        await pilot.pause()
+        too_small = app.query_one("#too-small")
+        assert not too_small.display or too_small.region.area == 0
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        app.refresh_plots()
+        await pilot.pause()
+        assert too_small.region.area > 0
+        assert app.query_one("#dashboard").region.area == 0
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert too_small.region.area == 0
+        assert app.query_one("#dashboard").region.area > 0
+
+
+@pytest.mark.parametrize(("colors", "system"),
+                         [("256", "256"), ("16", "standard"), ("truecolor", "truecolor")])
+def test_colors_setting_sets_textual_output_and_renderers(colors, system):
+    app, _ = make_app(colors=colors)
+    assert app.color_system == system
+    assert app.console.color_system == system  # what Textual downgrades every frame to
