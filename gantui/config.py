@@ -208,7 +208,7 @@ class Config:
 
 def _show(value: Any) -> str:
     """A value as it appears in an error: its repr (a newline shows as backslash-n), cut short."""
-    text = repr(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else repr(value)  # TOML's spelling
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
@@ -223,8 +223,14 @@ def _one_line(text: str) -> str:
 
 
 def _suggest(word: Any, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """' (did you mean 'lr_d' or 'lr_g'?)': every option as close as the closest, in schema order."""
+    word = str(word)
+    scores = {o: difflib.SequenceMatcher(None, word, o).ratio() for o in options}
+    best = max(scores.values(), default=0.0)
+    if best < 0.65:  # below this, "extra" would suggest "beta1"
+        return ""
+    close = [f"'{o}'" for o in options if scores[o] == best]
+    return f" (did you mean {' or '.join(close)}?)"
 
 
 def _check(field: Field, value: Any, where: str) -> Any:
