@@ -445,3 +445,43 @@ def test_colors_setting_sets_textual_output_and_renderers(colors, system):
     app, _ = make_app(colors=colors)
     assert app.color_system == system
     assert app.console.color_system == system  # what Textual downgrades every frame to
+
+
+# ---------------------------------------------------------------- cost stays flat as the run grows
+@run_async
+async def test_a_million_rows_keep_the_history_bounded_and_redraws_flat():
+    """Redraw time at 1 000 000 rows is close to that at 10 000: the history and decimation bound it.
+
+    Times are compared as a ratio (the machine's speed cancels); 3× leaves room for timer noise while
+    an unbounded history (100× more points to draw) would fail it by far.
+    """
+    import time
+
+    app, controller = make_app(refresh_hz=0.2, history=2000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, controller)
+
+        def redraw_seconds() -> float:
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                for plot in app.plots:
+                    plot.redraw(app.history, app.markers, "nonsaturating")
+                    plot.render()  # plotext builds the figure here
+                times.append(time.perf_counter() - start)
+            return sorted(times)[len(times) // 2]
+
+        rows, batch = 0, 1000
+        while rows < 10_000:
+            app.history.extend(metrics_batch(rows, batch, every=1))
+            rows += batch
+        at_10k = redraw_seconds()
+        while rows < 1_000_000:
+            app.history.extend(metrics_batch(rows, batch, every=1))
+            rows += batch
+        at_1m = redraw_seconds()
+        assert len(app.history) == 1_000_000  # rows seen …
+        assert app.history.buckets <= 2000  # … rows kept: bounded by the capacity
+        assert all(len(app.history.series(name)[0]) <= 2000 for name in ("d_real", "loss_d", "jsd_bound"))
+        print(f"redraw of 3 plots: {at_10k * 1e3:.1f} ms at 10k rows, {at_1m * 1e3:.1f} ms at 1M rows")
+        assert at_1m < 3 * at_10k
