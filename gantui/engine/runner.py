@@ -110,9 +110,9 @@ class Runner:
     def _main(self) -> None:
         try:
             self._emit_state("started")
-            if self.session.resumed_rows:
+            if self.session.resumed_rows is not None:
                 self._emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(self.session.resumed_rows)))
-            self._send_samples()
+            self._send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
             self._remember_good()
             while self._stop is None:
                 self._apply_commands(block=self.status != "running")
@@ -131,10 +131,12 @@ class Runner:
         every = self.cfg.log.every
         if t.step % every == 0:
             self._readout()
+            if self.status != "running":  # the read-out found a blow-up and restored a good state
+                return
         if self.folder and self.cfg.log.checkpoint_every and t.step % self.cfg.log.checkpoint_every == 0:
             self._checkpoint("periodic")
         if self.cfg.train.steps and t.step >= self.cfg.train.steps and self.status == "running":
-            self._readout()
+            self._readout_pending()
             self._note("info", f"reached train.steps = {self.cfg.train.steps}")
             if self.exit_when_done:
                 self.exit_reason = "steps"
@@ -142,8 +144,10 @@ class Runner:
             else:
                 self._checkpoint("final")
                 self._set_status("paused", "finished: reached train.steps")
-        if time.monotonic() - self._last_samples >= self.cfg.log.samples_every_s:
-            self._send_samples()
+        png = self.cfg.log.png_every
+        png_due = bool(self.folder and png and t.step % png == 0)
+        if png_due or time.monotonic() - self._last_samples >= self.cfg.log.samples_every_s:
+            self._send_samples(png=png_due)
 
     def _guarded(self, action: Callable[[], None]) -> None:
         """Run a training action; turn any exception into a paused, reported failure."""
@@ -181,6 +185,11 @@ class Runner:
             row["jsd_probe"] = self._probe()
         self._queue_row(row)
 
+    def _readout_pending(self) -> None:
+        """Read out a partial window (at the end of a run), if any step happened since the last."""
+        if self.trainer.has_pending_readout:
+            self._readout()
+
     def _queue_row(self, row: dict[str, float]) -> None:
         row.update(step=float(self.trainer.step), t=self.elapsed, k=float(self.trainer.knobs.k))
         self._pending.append([row.get(name, math.nan) for name in METRIC_NAMES])
@@ -203,13 +212,13 @@ class Runner:
             self._io("metrics.jsonl", lambda: self.folder.append_metrics(batch.rows()))
         self._emit(batch)
 
-    def _send_samples(self) -> None:
+    def _send_samples(self, *, png: bool = False) -> None:
+        """Send the current samples to the sink; with ``png``, also save them in the run folder."""
         self._last_samples = time.monotonic()
         event = self.observer.samples()
         self._emit(event)
-        png = self.cfg.log.png_every
         step = self.trainer.step
-        if self.folder and png and step % png == 0 and (step > 0 or not self.session.resumed_rows):
+        if png and self.folder:
             if isinstance(event, ImageSamples):
                 self._io("a sample PNG", lambda: self.folder.write_image_grid(step, event.fake))
             else:
@@ -354,15 +363,13 @@ class Runner:
             return False
 
     def _finish(self, save: bool, *, reason: str) -> None:
-        t = self.trainer
-        if t._n_d or t._n_g:
-            self._guarded(self._readout)
+        self._guarded(self._readout_pending)
         self._flush_if_due(force=True)
         if save:  # after a failure the trainer holds the last good state: save that
             self._checkpoint("final" if self.status != "failed" else "last-good")
         self.status = "finished"
         self._emit_state(reason)
-        self._emit(Finished(step=t.step, reason=reason, checkpoint=str(self.last_checkpoint or "")))
+        self._emit(Finished(step=self.trainer.step, reason=reason, checkpoint=str(self.last_checkpoint or "")))
 
     # -------------------------------------------------------------------------- events
     def _emit(self, event: Event) -> None:

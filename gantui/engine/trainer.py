@@ -210,6 +210,11 @@ class Trainer:
         self.step += 1
 
     # ---------------------------------------------------------------------------- read-outs
+    @property
+    def has_pending_readout(self) -> bool:
+        """Whether any step was taken since the last read-out."""
+        return bool(self._n_d or self._n_g)
+
     def readout(self) -> dict[str, float]:
         """Means of everything measured since the last read-out, plus held-out divergence bounds.
 
