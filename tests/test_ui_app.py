@@ -485,3 +485,33 @@ async def test_a_million_rows_keep_the_history_bounded_and_redraws_flat():
         assert all(len(app.history.series(name)[0]) <= 2000 for name in ("d_real", "loss_d", "jsd_bound"))
         print(f"redraw of 3 plots: {at_10k * 1e3:.1f} ms at 10k rows, {at_1m * 1e3:.1f} ms at 1M rows")
         assert at_1m < 3 * at_10k
+
+
+def test_run_without_mouse_returns_the_restart_result():
+    """``App.run(mouse=False)`` (the CLI's call) works, and a confirmed preset comes back from run()."""
+
+    async def user(pilot) -> None:
+        app = pilot.app
+        app.controller.push(state_changed(run_state()))
+        await pilot.pause()
+        app.ask_restart("ring8")
+        await pilot.pause()
+        await pilot.press("y")
+        app.controller.push(Finished(step=4000, reason="stopped"))
+        await pilot.pause()
+
+    app, controller = make_app()
+    assert app.run(headless=True, mouse=False, auto_pilot=user, size=(100, 30)) == ("restart", "ring8")
+    assert controller.sent == [Stop(save=True)]
+
+
+@pytest.mark.parametrize(("colors", "sgr"), [("256", "38;5;"), ("truecolor", "38;2;")])
+def test_colors_setting_changes_the_escape_codes_written(colors, sgr):
+    from rich.segment import Segment
+    from rich.style import Style
+    from textual.strip import Strip
+
+    app, _ = make_app(colors=colors)
+    # What Textual's compositor does with every line of a frame: Strip.render(app.console).
+    written = Strip([Segment("x", Style(color="#123456"))]).render(app.console)
+    assert sgr in written
