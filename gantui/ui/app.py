@@ -93,7 +93,7 @@ class GanApp(App[RunResult]):
         self.markers = Markers()
         self.failure = ""  # the message of the last Failure, until the trainer reports another status
         self.n_modes = 0
-        self._drawn: tuple[int, int, str] | None = None  # (history version, markers, loss) last drawn
+        self._drawn: tuple[object, ...] | None = None  # what the plots last showed (see refresh_plots)
         self._quitting = False
         self._stop_sent = False
         self._finished = False
@@ -174,9 +174,10 @@ class GanApp(App[RunResult]):
 
     # ---------------------------------------------------------------- drawing
     def refresh_plots(self) -> None:
-        """Redraw the plots if the history, the markers or the loss changed since the last draw."""
+        """Redraw the plots if the history, markers, loss or a plot size changed since the last draw."""
         loss = self.run_state.loss if self.run_state else ""
-        drawn = (self.history.version, self.markers.version, loss)
+        # Sizes too: a plot drawn before the layout settled (or before a resize) has the wrong columns.
+        drawn = (self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
         if drawn == self._drawn:
             return
         self._drawn = drawn
@@ -205,17 +206,24 @@ class GanApp(App[RunResult]):
         return self.run_state
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Space is bound to pause and to resume: enable the one that fits the reported status."""
+        """Space is bound to pause and to resume: enable the one that fits the reported status.
+
+        Before the first report (or after the run finished) "Pause" shows greyed out.
+        """
         status = self.run_state.status if self.run_state else None
         if action == "pause":
-            return True if status == "running" else (None if status is None else False)
+            return True if status == "running" else (False if status in ("paused", "failed") else None)
         if action == "resume":
-            return status is not None and status != "running"
+            return status in ("paused", "failed")
         return True
 
     def action_pause(self) -> None:
-        if (state := self._state()) is not None:
-            self.send_command(intents.pause_or_resume(state))
+        if (state := self._state()) is None:
+            return
+        if state.status == "finished":
+            self.notify("the run has finished: q quits", severity="warning")
+            return
+        self.send_command(intents.pause_or_resume(state))
 
     action_resume = action_pause
     action_pause_or_resume = action_pause

@@ -25,7 +25,11 @@ class EventLog(RichLog):
         self.write(Text.assemble((f"{step:>7,} ", "dim"), body))
 
     def intervention(self, event: Intervention) -> None:
-        self._line(event.step, Text.assemble((event.kind, "bold cyan"), " ", event.detail))
+        # The runner's details often name the kind already ("k = 3"): then the detail alone says it.
+        if event.kind.lower() in event.detail.lower():
+            self._line(event.step, Text(event.detail, style="cyan"))
+        else:
+            self._line(event.step, Text.assemble((event.kind, "bold cyan"), " ", event.detail))
 
     def notice(self, event: Notice) -> None:
         style = "yellow" if event.level == "warning" else ""
