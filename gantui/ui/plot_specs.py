@@ -73,7 +73,10 @@ LOSSES = PlotSpec(
 DIVERGENCE = PlotSpec(
     id="plot-divergence", title="JSD, nats",
     series=(Series("jsd_bound", "bound", "blue"), Series("jsd_probe", "probe", "orange"),
-            Series("jsd_true", "true", "green"), Series("w_estimate", "Ŵ (right)", "magenta", "right")),
+            Series("jsd_true", "true", "green"),
+            # Critics (WGAN) and f-GANs report on their own scales: a second y-axis, drawn only with data.
+            Series("w_estimate", "Ŵ (right)", "magenta", "right"),
+            Series("fdiv_bound", "f-div bound (right)", "cyan", "right")),
     references=lambda loss: ((LN2, "ln 2"),), ylim=(0.0, 0.72),
 )
 PLOTS = (GAME, LOSSES, DIVERGENCE)
