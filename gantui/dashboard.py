@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from typing import Any
 
@@ -26,6 +27,10 @@ def run_dashboard(session: Session) -> str | None:
     from gantui.ui.app import GanApp
 
     cfg = session.config
+    # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
+    # parent process they would pin the layout and make resizing do nothing.
+    for stale in ("COLUMNS", "LINES"):
+        os.environ.pop(stale, None)
     runner = Runner(session, exit_when_done=False)
     app = GanApp(
         runner,

@@ -1,0 +1,156 @@
+"""The real ``gantui`` in a real terminal: tmux runs it, send-keys types, capture-pane reads the screen.
+
+This is how a user meets gantui over SSH. Waits poll the screen for a condition with a deadline;
+nothing sleeps for a fixed time to synchronise.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+DEADLINE = 90.0  # seconds: torch's import and the first iterations on a busy 2-core CI machine
+
+
+class Terminal:
+    def __init__(self, name: str, tmp: Path) -> None:
+        self.name = name
+        self.socket = str(tmp / "tmux.sock")
+        self.exit_file = tmp / "exit-status"
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    def start(self, command: str, *, width: int, height: int) -> None:
+        shell = f"{command}; echo $? > {shlex.quote(str(self.exit_file))}; sleep 600"
+        self.tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def wait_for(self, check: Callable[[str], object], what: str, deadline: float = DEADLINE) -> object:
+        end = time.monotonic() + deadline
+        screen = ""
+        while time.monotonic() < end:
+            screen = self.screen()
+            assert "Traceback" not in screen, screen
+            result = check(screen)
+            if result:
+                return result
+            time.sleep(0.1)  # polling interval of a bounded wait, not a synchronisation
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
+
+    def wait_exit(self, deadline: float = DEADLINE) -> int:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if self.exit_file.exists() and self.exit_file.read_text().strip():
+                return int(self.exit_file.read_text())
+            time.sleep(0.1)
+        raise AssertionError(f"gantui did not exit; the screen was:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    term = Terminal("gantui-test", tmp_path)
+    yield term
+    term.close()
+
+
+def step_on(screen: str) -> int | None:
+    match = re.search(r"step ([\d,]+)", screen.splitlines()[0] if screen else "")
+    return int(match.group(1).replace(",", "")) if match else None
+
+
+def gantui_command(tmp_path: Path, *args: str, env: str = "") -> str:
+    xdg = tmp_path / "xdg"
+    argv = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "gantui", *args))
+    return f"cd {shlex.quote(str(tmp_path))} && env XDG_CONFIG_HOME={shlex.quote(str(xdg))} {env} {argv}"
+
+
+def test_a_user_session_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    terminal.start(gantui_command(tmp_path, "--run-dir", str(run), "--set", "train.threads=1"),
+                   width=120, height=40)
+    first = terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and "running" in s and s, "the step counter")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > step_on(first), "the step counter to move")
+
+    terminal.keys("space")
+    paused = terminal.wait_for(lambda s: "paused" in s.splitlines()[0] and s, "paused")
+    assert step_on(terminal.screen()) == step_on(paused)  # paused means paused
+
+    terminal.keys("+")
+    terminal.wait_for(lambda s: re.search(r"k\s+2\b", s), "k = 2 in the controls panel")
+
+    terminal.keys("l")
+    terminal.wait_for(lambda s: "minimax" in s and "maxlikelihood" in s, "the loss picker")
+    terminal.keys("Up", "Enter")  # from the current (nonsaturating) up to minimax
+    terminal.wait_for(lambda s: re.search(r"loss\s+minimax", s), "the minimax loss reported")
+    terminal.keys("l")
+    terminal.wait_for(lambda s: "maxlikelihood" in s, "the loss picker again")
+    terminal.keys("Down", "Enter")
+    terminal.wait_for(lambda s: re.search(r"loss\s+nonsaturating", s), "back to non-saturating")
+
+    terminal.keys("space")
+    terminal.wait_for(lambda s: "running" in s.splitlines()[0], "running again")
+
+    terminal.keys("p")
+    terminal.wait_for(lambda s: "name" in s.lower(), "the preset name dialog")
+    terminal.keys("my-ring", "Enter")
+    preset = tmp_path / "xdg" / "gantui" / "presets" / "my-ring.toml"
+    terminal.wait_for(lambda s: preset.exists(), "the saved preset")
+    assert "k = 2" in preset.read_text()
+
+    terminal.keys("q")
+    assert terminal.wait_exit() == 0
+    finals = list((run / "checkpoints").glob("final-*.pt"))
+    assert len(finals) == 1
+    state = torch.load(finals[0], weights_only=True)
+    assert state["knobs"]["k"] == 2 and state["knobs"]["loss"] == "nonsaturating"
+    events = (run / "events.jsonl").read_text()
+    for kind in ('"pause"', '"k"', '"loss"', '"resume"', '"checkpoint"'):
+        assert kind in events
+
+
+def test_resizing_and_a_plain_terminal(terminal: Terminal, tmp_path: Path) -> None:
+    command = gantui_command(tmp_path, "--run-dir", str(tmp_path / "run"), "--colors", "16",
+                             "--set", "train.threads=1", env="TERM=screen")
+    terminal.start(command, width=100, height=30)
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.tmux("resize-window", "-t", "gantui-test", "-x", "40", "-y", "10")
+    terminal.wait_for(lambda s: "too small" in s, "the too-small notice")
+    terminal.tmux("resize-window", "-t", "gantui-test", "-x", "80", "-y", "24")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and "D(x)" in s, "the compact dashboard at 80x24")
+    terminal.keys("q")
+    assert terminal.wait_exit() == 0
+
+
+def test_sighup_saves_a_checkpoint(terminal: Terminal, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    terminal.start(gantui_command(tmp_path, "--run-dir", str(run), "--set", "train.threads=1"),
+                   width=100, height=30)
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.close()  # the terminal goes away, as when an SSH connection drops: SIGHUP
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and not list((run / "checkpoints").glob("final-*.pt")):
+        time.sleep(0.1)
+    finals = list((run / "checkpoints").glob("final-*.pt"))
+    assert finals, "no final checkpoint after SIGHUP"
+    assert torch.load(finals[0], weights_only=True)["step"] > 0
