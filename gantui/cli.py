@@ -31,8 +31,15 @@ o probe, s checkpoint, p save preset, ? help, q quit
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit 2), like every other mistake."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"gantui: error: {message} (see gantui --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="gantui", description="Train a GAN and watch the adversarial game live in the terminal.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default=None, metavar="NAME|PATH",
@@ -82,6 +89,11 @@ def error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_presets:
@@ -115,6 +127,8 @@ def _run(args: argparse.Namespace) -> int:
         session = Session.create(config, run_dir=args.run_dir, headless=args.headless, resume=resumed)
     except USER_ERRORS as exc:
         return error(str(exc))
+    except OSError as exc:  # e.g. a run folder that cannot be created
+        return error(_os_error(exc))
     if args.headless:
         from gantui.headless import run_headless
 
@@ -127,6 +141,8 @@ def _run(args: argparse.Namespace) -> int:
             session = Session.create(load_config(restart, args.overrides), headless=False)
         except USER_ERRORS as exc:
             return error(str(exc))
+        except OSError as exc:
+            return error(_os_error(exc))
         restart = run_dashboard(session)
     return 0
 

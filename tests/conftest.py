@@ -17,3 +17,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def _isolated_config_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point XDG_CONFIG_HOME at a fresh folder so tests never read or write the user's presets."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> None:
+    """Each test starts with one intra-op thread (a session may have raised it for a headless run)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)

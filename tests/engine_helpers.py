@@ -12,7 +12,7 @@ from gantui.protocol import Event
 
 def smoke_config(*overrides: str) -> Config:
     """The bundled smoke preset (tiny MLPs on ring8) with ``--set``-style overrides."""
-    return load_config("smoke", list(overrides))
+    return load_config("smoke", ["train.threads=1", *overrides])
 
 
 class Events:
