@@ -1,0 +1,193 @@
+"""Iterations per second: a plain PyTorch loop, gantui headless, and gantui with the dashboard live.
+
+One iteration = k D-steps + 1 G-step, the same models, data shape, loss (non-saturating) and k in
+all three, measured one after another in this process. The plain loop is what a tutorial script
+does: a DataLoader over host tensors, ``.to(device)`` per batch and ``.item()`` per step for its log.
+The dashboard run is the real Textual app, rendered headless by ``App.run_test`` while the trainer
+thread trains; its own CPU use is the main (UI) thread's CPU time over the window.
+
+    python bench/bench.py                      # CPU: ring8 MLP, tutorial MNIST MLP, DCGAN-64; k = 1, 5
+    python bench/bench.py --device cuda --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from gantui.engine.data import build_sampler
+from gantui.engine.models import build_models
+from gantui.engine.runner import Runner
+from gantui.engine.session import Session
+from gantui.presets import load_config
+from gantui.protocol import Stop
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    overrides: tuple[str, ...]
+
+
+CASES = {
+    "ring8-mlp": Case("ring8 MLP 2x128 (batch 256)", ()),
+    "mnist-mlp": Case("tutorial MNIST MLP (batch 64)",
+                      ("data.name=fake", "data.channels=1", "data.image_size=28", "model.g_hidden=[128]",
+                       "model.d_hidden=[128]", "model.z_dim=100", "train.batch_size=64")),
+    "dcgan64": Case("DCGAN 64x64 RGB (batch 128)",
+                    ("data.name=fake", "data.channels=3", "data.image_size=64", "model.name=dcgan",
+                     "model.z_dim=100", "train.batch_size=128", "data.fake_size=2048")),
+}
+QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0", "loss.name=nonsaturating")
+
+
+def config(case: Case, k: int, device: str, threads: int):
+    return load_config("ring8", [*case.overrides, *QUIET, f"train.k={k}", f"train.device={device}",
+                                 f"train.threads={threads}"])
+
+
+def plain_loop(cfg, seconds: float) -> float:
+    """The usual hand-written loop, with the same models and optimiser settings."""
+    device = torch.device(cfg.train.device)
+    sampler = build_sampler(cfg.data, device=torch.device("cpu"), seed=0)
+    data = sampler.sample(4096) if sampler.is_toy else sampler.data.cpu()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data), batch_size=cfg.train.batch_size,
+                                         shuffle=True, drop_last=True)
+    G, D = build_models(cfg.model, data_shape=tuple(sampler.shape))
+    G, D = G.to(device), D.to(device)
+    opt_g = torch.optim.Adam(G.parameters(), cfg.train.lr_g, betas=(cfg.train.beta1, cfg.train.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), cfg.train.lr_d, betas=(cfg.train.beta1, cfg.train.beta2))
+    batches = iter(loader)
+    log = []
+
+    def next_batch() -> torch.Tensor:
+        nonlocal batches
+        try:
+            return next(batches)[0]
+        except StopIteration:
+            batches = iter(loader)
+            return next(batches)[0]
+
+    def iteration() -> None:
+        b = cfg.train.batch_size
+        for _ in range(cfg.train.k):
+            real = next_batch().to(device)
+            fake = G(torch.randn(b, cfg.model.z_dim, device=device)).detach()
+            loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+        loss_g = F.softplus(-D(G(torch.randn(b, cfg.model.z_dim, device=device)))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        log.append((loss_d.item(), loss_g.item()))
+
+    return timed(iteration, seconds, device)
+
+
+def timed(iteration, seconds: float, device: torch.device) -> float:
+    for _ in range(3):
+        iteration()
+    sync(device)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        iteration()
+        n += 1
+    sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
+    """Iterations/s of a running runner over a window, read from its step counter."""
+    time.sleep(warmup)
+    step0, t0 = runner.trainer.step, time.perf_counter()
+    time.sleep(seconds)
+    return (runner.trainer.step - step0) / (time.perf_counter() - t0)
+
+
+def headless(cfg, seconds: float) -> float:
+    session = Session.create(cfg, write=False, headless=True)
+    runner = Runner(session, exit_when_done=False)
+    runner.start(lambda event: None)
+    try:
+        return runner_rate(runner, seconds)
+    finally:
+        runner.send(Stop(save=False))
+        runner.join(60)
+
+
+def thread_cpu_seconds(native_id: int) -> float:
+    """User + system CPU time of one thread (Linux)."""
+    with open(f"/proc/self/task/{native_id}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
+    """Iterations/s with the real app live (headless rendering), and the UI thread's CPU share."""
+    from gantui.engine.losses import LOSSES
+    from gantui.ui.app import GanApp
+
+    session = Session.create(cfg, write=False, headless=False)
+    runner = Runner(session, exit_when_done=False)
+    app = GanApp(runner, losses={n: v.description for n, v in LOSSES.items()}, refresh_hz=cfg.ui.refresh_hz)
+    result: dict[str, float] = {}
+
+    async def drive() -> None:
+        async with app.run_test(size=(160, 48)):
+            ui = threading.get_native_id()
+            await asyncio.sleep(1.0)
+            step0, cpu0, t0 = runner.trainer.step, thread_cpu_seconds(ui), time.perf_counter()
+            await asyncio.sleep(seconds)
+            dt = time.perf_counter() - t0
+            result["rate"] = (runner.trainer.step - step0) / dt
+            result["ui_cpu"] = (thread_cpu_seconds(ui) - cpu0) / dt
+            runner.send(Stop(save=False))
+
+    asyncio.run(drive())
+    runner.join(60)
+    return result["rate"], result["ui_cpu"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measurement window per run")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--k", default="1,5")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    print(f"gantui bench: torch {torch.__version__}, device {args.device}, {cores} cores, "
+          f"{args.seconds:g} s per run")
+    header = f"{'model':<32}{'k':>3}{'plain it/s':>12}{'headless':>10}{'dashboard':>11}" \
+             f"{'head/plain':>12}{'dash/head':>11}{'UI CPU':>8}"
+    print(header)
+    print("-" * len(header))
+    for key in args.cases.split(","):
+        case = CASES[key]
+        for k in (int(x) for x in args.k.split(",")):
+            # Same thread budget as each mode uses by default: all cores for the plain loop and
+            # headless, one core left to the UI with the dashboard.
+            torch.set_num_threads(cores)
+            plain = plain_loop(config(case, k, args.device, cores), args.seconds)
+            head = headless(config(case, k, args.device, 0), args.seconds)
+            dash, ui_cpu = with_dashboard(config(case, k, args.device, 0), args.seconds)
+            print(f"{case.name:<32}{k:>3}{plain:>12.1f}{head:>10.1f}{dash:>11.1f}"
+                  f"{head / plain:>11.2f}x{dash / head:>10.2f}x{ui_cpu:>7.0%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
