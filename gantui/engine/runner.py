@@ -195,9 +195,9 @@ class Runner:
         self._pending.append([row.get(name, math.nan) for name in METRIC_NAMES])
 
     def _probe(self) -> float:
-        self._probe_requested = False
+        requested, self._probe_requested = self._probe_requested, False
         value = probe_trainer(self.trainer, steps=self.cfg.log.probe_steps)
-        self._intervention("probe", f"jsd_probe = {value:.4f} nats")
+        self._intervention("probe", f"jsd_probe = {value:.4f} nats", marker=requested)
         return value
 
     def _flush_if_due(self, force: bool = False) -> None:
@@ -277,9 +277,8 @@ class Runner:
         elif isinstance(c, Rollback):
             self._rollback()
         elif isinstance(c, Probe):
-            if self.status == "running":
-                self._probe_requested = True
-            else:
+            self._probe_requested = True
+            if self.status != "running":
                 self._queue_row({"jsd_probe": self._probe()})
                 self._flush_if_due(force=True)
         elif isinstance(c, SavePreset):
@@ -348,7 +347,7 @@ class Runner:
         if tag == "periodic":
             self._io("old checkpoints", self.folder.prune_periodic)
         self.last_checkpoint = path
-        self._intervention("checkpoint", f"saved {path}")
+        self._intervention("checkpoint", f"saved {path}", marker=tag == "manual")
         return path
 
     def _io(self, what: str, write: Callable[[], object]) -> bool:
@@ -379,13 +378,21 @@ class Runner:
     def _note(self, level: str, message: str) -> None:
         self._emit(Notice(step=self.trainer.step, level=level, message=message))
 
-    def _intervention(self, kind: str, detail: str) -> None:
-        event = Intervention(step=self.trainer.step, t=self.elapsed, kind=kind, detail=detail)
-        record = {"step": event.step, "t": round(event.t, 3), "kind": kind, "detail": detail}
+    def _intervention(self, kind: str, detail: str, *, marker: bool = True) -> None:
+        """Record ``kind`` in events.jsonl and the checkpoint history, and tell the watcher.
+
+        What the user did becomes an Intervention (a marker on every plot); what the runner does
+        on its own schedule (periodic probes and checkpoints) is only a line in the log.
+        """
+        step, t = self.trainer.step, self.elapsed
+        record = {"step": step, "t": round(t, 3), "kind": kind, "detail": detail}
         self.history.append(record)
         if self.folder:
             self._io("events.jsonl", lambda: self.folder.append_event(record))
-        self._emit(event)
+        if marker:
+            self._emit(Intervention(step=step, t=t, kind=kind, detail=detail))
+        else:
+            self._note("info", detail)
 
     def _set_status(self, status: str, reason: str, *, emit: bool = True) -> None:
         self.status = status

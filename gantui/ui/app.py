@@ -138,6 +138,8 @@ class GanApp(App[RunResult]):
             self.post_message(EngineEvent(event))
 
     def on_engine_event(self, message: EngineEvent) -> None:
+        if not self.screen_stack:  # the app is closing (e.g. after SIGHUP): nothing left to show
+            return
         event = message.event
         log = self.event_log
         if isinstance(event, MetricsBatch):
