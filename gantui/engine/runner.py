@@ -233,9 +233,25 @@ class Runner:
             except queue.Empty:
                 return
             block = False
-            self._guarded(lambda c=command: self._apply(c))
+            self._guarded(lambda c=command: self._apply_checked(c))
             if self._stop is not None:
                 return
+
+    def _apply_checked(self, c: Command) -> None:
+        """Apply one command; a command with a bad value is refused with a warning, not a failure."""
+        if not isinstance(c, Command):
+            self._note("warning", f"ignored {type(c).__name__}: not a gantui command")
+            return
+        try:
+            if isinstance(c, SetK) and (not isinstance(c.k, int) or isinstance(c.k, bool)):
+                raise ValueError(f"k = {c.k!r}: expected an integer from 1 to 100")
+            if isinstance(c, (SetLR, Freeze)) and c.player not in ("d", "g"):
+                raise ValueError(f"player {c.player!r}: expected 'd' or 'g'")
+            self._apply(c)
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            self._note("warning", f"{type(c).__name__} refused: {reason}")
+            self._emit_state(f"{type(c).__name__} refused")
 
     def _apply(self, c: Command) -> None:
         t = self.trainer
