@@ -219,21 +219,7 @@ def test_every_bundled_preset_loads_with_a_description(name: str) -> None:
     assert info.description and not info.description.startswith("(unreadable")
 
 
-# Bundled presets that repeat a default (found by the test below; the preset files are not ours to edit).
-REPEATS_DEFAULTS = {
-    "cifar10-dcgan-hinge": "train.batch_size = 64",
-    "cifar10-wgan-gp": "train.batch_size = 64",
-    "digits-mlp": "train.lr_d = train.lr_g = 2e-4",
-    "mnist-mlp": "model.z_dim = 100, train.batch_size = 64",
-    "ring8-wgan-gp": "train.beta1 = 0.5",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"repeats a default: {REPEATS_DEFAULTS[n]}"))
-    if n in REPEATS_DEFAULTS else n
-    for n in BUNDLED
-])
+@pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_presets_list_only_what_differs_from_the_defaults(name: str) -> None:
     doc = read_toml(bundled_dir() / f"{name}.toml")
     repeats = [f"{section}.{key} = {value!r}"
