@@ -5,6 +5,10 @@ Everything a step measures stays on the device: it is added to two accumulators,
 :meth:`Trainer.readout` turns them into Python floats once per logging window — one host-device
 synchronisation per window, never one per step.
 
+On CUDA the device work of a whole iteration is captured in one CUDA graph and replayed
+(:mod:`gantui.engine.graphs`); everywhere else, and whenever capture is not possible, it runs eagerly.
+Host-side counters advance the same way in both modes.
+
 The trainer is plain synchronous code with no thread and no UI; :mod:`gantui.engine.runner` drives it.
 """
 
@@ -19,6 +23,13 @@ import torch
 from torch import nn
 
 from gantui.config import Config
+from gantui.engine.graphs import (
+    CudaBackend,
+    IterationGraph,
+    graph_blocker,
+    keep_implementation_flags,
+    make_optimizer,
+)
 from gantui.engine.losses import Loss, configure
 from gantui.engine.models import build_models
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
@@ -39,19 +50,6 @@ class Knobs:
     lr_g: float
     frozen_d: bool = False
     frozen_g: bool = False
-
-
-def make_optimizer(name: str, params: list[nn.Parameter], *, lr: float, betas: tuple[float, float],
-                   device: torch.device) -> torch.optim.Optimizer:
-    """Adam / RMSProp / SGD with the fastest multi-tensor implementation the device supports."""
-    fused = device.type == "cuda"
-    if name == "adam":
-        if fused:
-            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
-        return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
-    return torch.optim.SGD(params, lr=lr, foreach=True)
 
 
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
@@ -89,6 +87,13 @@ class Trainer:
         self.G, self.D = build_models(cfg.model, data_shape=tuple(sampler.shape))
         self.G.to(device)
         self.D.to(device)
+        if device.type == "cuda" and cfg.model.name == "dcgan":  # NHWC suits cuDNN's tensor-core kernels
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        # bf16 autocast on CUDA only; D's outputs, losses and metrics stay float32.
+        self.amp = cfg.train.amp == "bf16" and device.type == "cuda"
+        blocked = graph_blocker(enabled=cfg.train.cuda_graph, device=device, sampler=sampler)
+        self._capturable = blocked is None
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.knobs = Knobs(k=cfg.train.k, loss=cfg.loss.name, lr_d=cfg.train.lr_d, lr_g=cfg.train.lr_g)
@@ -107,6 +112,10 @@ class Trainer:
         self._n_d = 0
         self._n_g = 0
         self._zero = torch.zeros((), device=device)
+        self.graph = IterationGraph(
+            generators=[self.noise, sampler.generator] if blocked is None else [], blocked=blocked,
+            backend=CudaBackend(device) if blocked is None else None,
+            optimizers=lambda: (self.opt_d, self.opt_g))
 
     # ----------------------------------------------------------------------------------- set-up
     def _configure_loss(self, name: str) -> Loss:
@@ -114,7 +123,32 @@ class Trainer:
 
     def _optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         t = self.cfg.train
-        return make_optimizer(t.optimizer, params, lr=lr, betas=(t.beta1, t.beta2), device=self.device)
+        opt = make_optimizer(t.optimizer, params, lr=lr, betas=(t.beta1, t.beta2), device=self.device,
+                             capturable=self._capturable)
+        # A loaded state replaces the optimiser's state tensors, which a captured graph still points at.
+        opt.register_load_state_dict_pre_hook(keep_implementation_flags)
+        opt.register_load_state_dict_post_hook(lambda _opt: self.invalidate_graph())
+        return opt
+
+    # ---------------------------------------------------------------------------- CUDA graph
+    @property
+    def graph_status(self) -> str:
+        """One line for the log: whether iterations are CUDA-graph replays, and why not."""
+        return self.graph.status
+
+    def invalidate_graph(self) -> None:
+        """Re-capture before the next replay (call after replacing any tensor the iteration uses)."""
+        self.graph.invalidate()
+
+    def _mixed(self) -> contextlib.AbstractContextManager:
+        # No autocast weight cache: cached casts and graph replays do not mix (pytorch#84289).
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
+        return contextlib.nullcontext()
+
+    def _critic(self, x: torch.Tensor) -> torch.Tensor:
+        with self._mixed():
+            return self.D(x).float()
 
     # ------------------------------------------------------------------------------- steering
     def set_k(self, k: int) -> None:
@@ -152,18 +186,31 @@ class Trainer:
 
     def d_step(self) -> None:
         """One discriminator update on a fresh real minibatch and fresh noise."""
+        self._d_update()
+        self._n_d += 1
+        self.d_steps += 1
+
+    def g_step(self) -> None:
+        """One generator update. Only G's gradients are computed: D's weights get none."""
+        self._g_update()
+        self._n_g += 1
+        self.g_steps += 1
+
+    def _d_update(self) -> None:
+        """A D-step's device work, with no host-side bookkeeping (so a graph can capture it)."""
         real = self.sampler.sample(self.batch_size)
-        with torch.no_grad():
-            fake = self.G(self._noise(self.batch_size))
-        v_real = self.D(real)
-        v_fake = self.D(fake)
+        with self._mixed():
+            with torch.no_grad():
+                fake = self.G(self._noise(self.batch_size))
+            v_real = self.D(real).float()
+            v_fake = self.D(fake).float()
         loss_d = self.loss.d_loss(v_real, v_fake)
         total, gp = loss_d, self._zero
         if self.loss.penalty == "wgan-gp":
-            gp, _ = gradient_penalty(self.D, real, fake, generator=self.noise)
+            gp, _ = gradient_penalty(self._critic, real, fake, generator=self.noise)
             total = loss_d + self.gp_weight * gp
         elif self.loss.penalty == "dragan":
-            gp, _ = dragan_penalty(self.D, real, generator=self.noise)
+            gp, _ = dragan_penalty(self._critic, real, generator=self.noise)
             total = loss_d + self.gp_weight * gp
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
@@ -179,16 +226,15 @@ class Trainer:
                 torch.sigmoid(v_real).mean(), torch.sigmoid(v_fake).mean(), v_real.mean(), v_fake.mean(),
                 loss_d, gp, grad_norm,
             ]).detach())
-        self._n_d += 1
-        self.d_steps += 1
 
-    def g_step(self) -> None:
-        """One generator update. Only G's gradients are computed: D's weights get none."""
-        v_fake = self.D(self.G(self._noise(self.batch_size)))
-        v_real = None
-        if self.loss.needs_real_in_g:
-            with torch.no_grad():
-                v_real = self.D(self.sampler.sample(self.batch_size))
+    def _g_update(self) -> None:
+        """A G-step's device work, with no host-side bookkeeping."""
+        with self._mixed():
+            v_fake = self.D(self.G(self._noise(self.batch_size))).float()
+            v_real = None
+            if self.loss.needs_real_in_g:
+                with torch.no_grad():
+                    v_real = self.D(self.sampler.sample(self.batch_size)).float()
         loss_g = self.loss.g_loss(v_fake, v_real)
         grads = torch.autograd.grad(loss_g, self.g_params)
         for p, g in zip(self.g_params, grads, strict=True):
@@ -197,16 +243,32 @@ class Trainer:
         with torch.no_grad():
             grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
             self._acc_g.add_(torch.stack([loss_g.detach(), grad_norm]))
-        self._n_g += 1
-        self.g_steps += 1
 
-    def iteration(self) -> None:
-        """Algorithm 1: k D-steps, then one G-step (a frozen player's steps are skipped)."""
+    def _device_iteration(self) -> None:
+        """What one iteration does on the device: the body a CUDA graph captures."""
         if not self.knobs.frozen_d:
             for _ in range(self.knobs.k):
-                self.d_step()
+                self._d_update()
         if not self.knobs.frozen_g:
-            self.g_step()
+            self._g_update()
+
+    def iteration(self) -> None:
+        """Algorithm 1: k D-steps, then one G-step (a frozen player's steps are skipped).
+
+        The counters advance on the host after the device work, identically whether that work ran
+        eagerly or as a graph replay.
+        """
+        k = self.knobs
+        n_d = 0 if k.frozen_d else k.k
+        n_g = 0 if k.frozen_g else 1
+        if n_d or n_g:
+            self.graph.run(self._device_iteration,
+                           settings=(k.k, k.loss, k.lr_d, k.lr_g, k.frozen_d, k.frozen_g),
+                           live=(self.loss, self.opt_d, self.opt_d.state, self.opt_g, self.opt_g.state))
+        self._n_d += n_d
+        self.d_steps += n_d
+        self._n_g += n_g
+        self.g_steps += n_g
         self.step += 1
 
     # ---------------------------------------------------------------------------- read-outs
