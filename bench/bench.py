@@ -58,7 +58,8 @@ def plain_loop(cfg, seconds: float) -> float:
     device = torch.device(cfg.train.device)
     sampler = build_sampler(cfg.data, device=torch.device("cpu"), seed=0)
     data = sampler.sample(4096) if sampler.is_toy else sampler.data.cpu()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data), batch_size=cfg.train.batch_size,
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data),
+                                         batch_size=cfg.train.batch_size,
                                          shuffle=True, drop_last=True)
     G, D = build_models(cfg.model, data_shape=tuple(sampler.shape))
     G, D = G.to(device), D.to(device)
@@ -163,7 +164,8 @@ def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--seconds", type=float, default=6.0, help="measurement window per run")
     parser.add_argument("--cases", default=",".join(CASES))

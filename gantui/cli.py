@@ -89,6 +89,11 @@ def error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _check_headless(args: argparse.Namespace, config) -> None:
+    if args.headless and config.train.steps == 0:
+        raise ConfigError("train.steps = 0: --headless needs a number of iterations (--steps N)")
+
+
 def _os_error(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
@@ -110,9 +115,13 @@ def _run(args: argparse.Namespace) -> int:
     from gantui.presets import DEFAULT_PRESET, load_config
 
     overrides = _derived_overrides(args)
-    preset = args.preset or DEFAULT_PRESET
+    preset = args.preset if args.preset is not None else DEFAULT_PRESET
+    if args.resume is not None and args.preset is not None:
+        raise ConfigError("--preset and --resume: a resumed run keeps its own configuration "
+                          "(change fields with --set)")
     if args.resume is None:
         config = load_config(preset, overrides)  # validate before importing torch: errors come fast
+        _check_headless(args, config)
     # torch is imported from here on
     from gantui.engine.errors import USER_ERRORS
     from gantui.engine.session import Session, open_checkpoint, resume_config
@@ -122,8 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.resume is not None:
             resumed = open_checkpoint(args.resume)
             config = resume_config(resumed, overrides)
-        if args.headless and config.train.steps == 0:
-            raise ConfigError("train.steps = 0: --headless needs a number of iterations (--steps N)")
+            _check_headless(args, config)
         session = Session.create(config, run_dir=args.run_dir, headless=args.headless, resume=resumed)
     except USER_ERRORS as exc:
         return error(str(exc))

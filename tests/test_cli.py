@@ -78,7 +78,8 @@ def test_a_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path: Path, 
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "gantui", *common, "--steps", "400", "--run-dir", "cut"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True,
                             stdin=subprocess.DEVNULL)
     for line in proc.stdout:  # wait (bounded by the run itself) until training is under way
         if line.startswith("step"):

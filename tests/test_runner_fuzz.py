@@ -10,8 +10,22 @@ from hypothesis import strategies as st
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
 from gantui.protocol import (
-    Failure, Finished, Freeze, Notice, Pause, Probe, Resume, Rollback, SaveCheckpoint, SavePreset, SetK, SetLoss,
-    SetLR, StateChanged, Step, Stop,
+    Failure,
+    Finished,
+    Freeze,
+    Notice,
+    Pause,
+    Probe,
+    Resume,
+    Rollback,
+    SaveCheckpoint,
+    SavePreset,
+    SetK,
+    SetLoss,
+    SetLR,
+    StateChanged,
+    Step,
+    Stop,
 )
 from tests.engine_helpers import Events, smoke_config
 
@@ -43,7 +57,8 @@ def test_random_command_sequences_never_crash_the_runner(tmp_path_factory, seque
         # The runner still answers: a Pause after the sequence is applied and reported.
         mark = len(events)
         runner.send(Pause())
-        events.wait_for(lambda e: isinstance(e, StateChanged) and e.reason == "paused", after=mark, timeout=60)
+        events.wait_for(lambda e: isinstance(e, StateChanged) and e.reason == "paused",
+                        after=mark, timeout=60)
     finally:
         runner.send(Stop(save=False))
         assert runner.join(30.0)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+pytestmark = [pytest.mark.tmux,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 DEADLINE = 90.0  # seconds: torch's import and the first iterations on a busy 2-core CI machine
 

@@ -83,7 +83,8 @@ def load(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: no such checkpoint") from None
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable gantui checkpoint ({first[:160]})") from None
+        sentence = first.split(". ")[0].rstrip(".")[:120]
+        raise CheckpointError(f"{path}: not a readable gantui checkpoint ({sentence})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gantui checkpoint (format {FORMAT} expected)")
     return state
@@ -127,6 +128,7 @@ def restore(trainer: Trainer, state: dict[str, Any], *, path: Path | str = "chec
         data_gen.set_state(rng["data"])
     if "cuda" in rng and trainer.device.type == "cuda":
         torch.cuda.set_rng_state(rng["cuda"], trainer.device)
+    trainer.invalidate_graph()  # optimiser state tensors may have been replaced
 
 
 def _first_mismatch(want: dict[str, list[int]], have: dict[str, list[int]]) -> list[str]:

@@ -83,6 +83,7 @@ class Runner:
         self._good: list[torch.Tensor] | None = None
         self._good_counters = (0, 0, 0)
         self._probe_requested = False
+        self._graph_status = ""
         self.last_checkpoint = session.checkpoint_path
         self.exit_reason = ""
 
@@ -184,6 +185,14 @@ class Runner:
         if self._probe_requested or (self.observer.is_toy and probe_every and t.step % probe_every == 0):
             row["jsd_probe"] = self._probe()
         self._queue_row(row)
+        self._report_graph_status()
+
+    def _report_graph_status(self) -> None:
+        """On CUDA, say once whether iterations replay a CUDA graph (and why not, if not)."""
+        status = self.trainer.graph_status
+        if self.trainer.device.type == "cuda" and status != self._graph_status:
+            self._graph_status = status
+            self._note("info", f"CUDA graph: {status}")
 
     def _readout_pending(self) -> None:
         """Read out a partial window (at the end of a run), if any step happened since the last."""
@@ -384,7 +393,8 @@ class Runner:
             self._checkpoint("final" if self.status != "failed" else "last-good")
         self.status = "finished"
         self._emit_state(reason)
-        self._emit(Finished(step=self.trainer.step, reason=reason, checkpoint=str(self.last_checkpoint or "")))
+        last = str(self.last_checkpoint or "")
+        self._emit(Finished(step=self.trainer.step, reason=reason, checkpoint=last))
 
     # -------------------------------------------------------------------------- events
     def _emit(self, event: Event) -> None:

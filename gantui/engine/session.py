@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantui.config import Config, merge_overrides, resolve
+from gantui.config import Config, merge_overrides, override_origins, resolve
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.data import build_sampler, toy_distribution
 from gantui.engine.device import configure_threads, enable_fast_math, memory_summary, resolve_device
@@ -50,7 +50,8 @@ def open_checkpoint(target: Path) -> Resumed:
 def resume_config(resumed: Resumed, overrides: Sequence[str] = ()) -> Config:
     """The configuration a checkpoint was trained with, plus any ``--set`` overrides."""
     doc = merge_overrides(resumed.state["config"], overrides)
-    return resolve(doc, source=str(resumed.path), preset=str(resumed.state.get("preset", "")))
+    return resolve(doc, source=str(resumed.path), preset=str(resumed.state.get("preset", "")),
+                   origins=override_origins(overrides))
 
 
 @dataclass

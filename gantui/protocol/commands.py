@@ -10,8 +10,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "Command", "Pause", "Resume", "Step", "SetK", "SetLoss", "SetLR", "Freeze", "SaveCheckpoint",
-    "Rollback", "Probe", "SavePreset", "Stop", "Player", "StepKind",
+    "Command",
+    "Freeze",
+    "Pause",
+    "Player",
+    "Probe",
+    "Resume",
+    "Rollback",
+    "SaveCheckpoint",
+    "SavePreset",
+    "SetK",
+    "SetLR",
+    "SetLoss",
+    "Step",
+    "StepKind",
+    "Stop",
 ]
 
 Player = Literal["d", "g"]

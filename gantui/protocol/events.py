@@ -10,8 +10,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "Event", "RunState", "StateChanged", "MetricsBatch", "ImageSamples", "ToySamples",
-    "Intervention", "Notice", "Failure", "Finished", "frozen_array", "METRIC_NAMES",
+    "METRIC_NAMES",
+    "Event",
+    "Failure",
+    "Finished",
+    "ImageSamples",
+    "Intervention",
+    "MetricsBatch",
+    "Notice",
+    "RunState",
+    "StateChanged",
+    "ToySamples",
+    "frozen_array",
 ]
 
 # Columns a MetricsBatch may carry, in display order. A value that does not apply is NaN.

@@ -112,7 +112,7 @@ def cells_to_strips(keys: np.ndarray, color_system: str) -> list[Strip]:
 
 def blank_strips(width: int, height: int) -> list[Strip]:
     """``height`` empty strips of ``width`` cells."""
-    return [Strip([Segment(" " * width)], width) for _ in range(max(height, 0))]
+    return [Strip([Segment(" " * width, Style())], width) for _ in range(max(height, 0))]
 
 
 @lru_cache(maxsize=256)
