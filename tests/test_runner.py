@@ -240,3 +240,17 @@ def test_image_runs_send_uint8_grids(tmp_path: Path) -> None:
     finally:
         runner.send(Stop(save=False))
         assert runner.join(10.0)
+
+
+def test_out_of_memory_is_explained_and_pauses(running) -> None:
+    runner, events = running
+    events.wait_for(lambda e: isinstance(e, MetricsBatch))
+
+    def oom() -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    runner.trainer.iteration = oom
+    failure = events.wait_for(lambda e: isinstance(e, Failure))
+    assert "out of memory at batch size 32" in failure.message
+    assert "--set train.batch_size=16" in failure.message
+    assert state_after(events, "failed").state.status == "failed"
