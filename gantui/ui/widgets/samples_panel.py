@@ -17,6 +17,7 @@ from gantui.ui.render import image_grid_strips, toy_legend, toy_strips
 __all__ = ["SamplesPanel"]
 
 _GAP = 2  # columns between the generated and the real grid
+_PLAIN = Style()  # explicit, never None: Textual's NO_COLOR filter reads every segment's style
 _FULL_LEGEND_HEIGHT = 14  # rows below which a 2-D plot keeps only the legend's first line
 
 
@@ -73,8 +74,8 @@ class SamplesPanel(Widget):
             self._strips = self._build(width, height)
             self._key = key
         if y < len(self._strips):
-            return self._strips[y].crop_extend(0, width, None)
-        return Strip.blank(width)
+            return self._strips[y].crop_extend(0, width, _PLAIN)
+        return Strip.blank(width, _PLAIN)
 
     def _build(self, width: int, height: int) -> list[Strip]:
         s = self.samples
@@ -94,8 +95,8 @@ class SamplesPanel(Widget):
         half = (width - _GAP) // 2
         fake = image_grid_strips(s.fake, width=half, height=height, color_system=self.color_system)
         real = image_grid_strips(s.real, width=half, height=height, color_system=self.color_system)
-        gap = Strip.blank(_GAP)
+        gap = Strip.blank(_GAP, _PLAIN)
         rows = max(len(fake), len(real))
-        fake += [Strip.blank(half)] * (rows - len(fake))
-        real += [Strip.blank(half)] * (rows - len(real))
-        return [Strip.join([f.crop_extend(0, half, None), gap, r]) for f, r in zip(fake, real, strict=True)]
+        fake += [Strip.blank(half, _PLAIN)] * (rows - len(fake))
+        real += [Strip.blank(half, _PLAIN)] * (rows - len(real))
+        return [Strip.join([f.crop_extend(0, half, _PLAIN), gap, r]) for f, r in zip(fake, real, strict=True)]
