@@ -6,7 +6,14 @@ import pytest
 
 from gantui.ui.app import GanApp
 from tests.fakes import (
-    LOSSES, FakeController, image_samples, image_state, metrics_batch, run_async, run_state, state_changed,
+    LOSSES,
+    FakeController,
+    image_samples,
+    image_state,
+    metrics_batch,
+    run_async,
+    run_state,
+    state_changed,
     toy_samples,
 )
 
