@@ -120,7 +120,7 @@ def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
 
 
 def headless(cfg, seconds: float) -> float:
-    session = Session.create(cfg, write=False, headless=True)
+    session = Session.create(cfg, write=False)
     runner = Runner(session, exit_when_done=False)
     runner.start(lambda event: None)
     try:
@@ -142,7 +142,7 @@ def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
     from gantui.engine.losses import LOSSES
     from gantui.ui.app import GanApp
 
-    session = Session.create(cfg, write=False, headless=False)
+    session = Session.create(cfg, write=False)
     runner = Runner(session, exit_when_done=False)
     app = GanApp(runner, losses={n: v.description for n, v in LOSSES.items()}, refresh_hz=cfg.ui.refresh_hz)
     result: dict[str, float] = {}

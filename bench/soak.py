@@ -31,7 +31,7 @@ def rss_mib() -> float:
 
 def headless_soak(seconds: float) -> None:
     cfg = load_config("ring8", ["log.png_every=0", "log.checkpoint_every=0", "log.probe_every=0"])
-    session = Session.create(cfg, write=False, headless=True)
+    session = Session.create(cfg, write=False)
     runner = Runner(session, exit_when_done=False)
     runner.start(lambda event: None)
     print("headless ring8: seconds  steps  RSS MiB")

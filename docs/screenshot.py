@@ -19,7 +19,7 @@ from gantui.ui.app import GanApp
 
 
 def main(seconds: float) -> None:
-    session = Session.create(load_config("ring8"), write=False, headless=False)
+    session = Session.create(load_config("ring8"), write=False)
     runner = Runner(session, exit_when_done=False)
     app = GanApp(runner, losses={n: v.description for n, v in LOSSES.items()},
                  presets=[p.name for p in list_presets()], colors="truecolor")

@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             resumed = open_checkpoint(args.resume)
             config = resume_config(resumed, overrides)
             _check_headless(args, config)
-        session = Session.create(config, run_dir=args.run_dir, headless=args.headless, resume=resumed)
+        session = Session.create(config, run_dir=args.run_dir, resume=resumed)
     except USER_ERRORS as exc:
         return error(str(exc))
     except OSError as exc:  # e.g. a run folder that cannot be created
@@ -146,7 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     restart = run_dashboard(session)
     while restart is not None:  # the user picked another preset in the command palette
         try:
-            session = Session.create(load_config(restart, args.overrides), headless=False)
+            session = Session.create(load_config(restart, args.overrides))
         except USER_ERRORS as exc:
             return error(str(exc))
         except OSError as exc:

@@ -25,11 +25,11 @@ def save(session: Session, path: Path) -> Path:
 
 def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path: Path) -> None:
     cfg = smoke_config("train.k=2")
-    straight = Session.create(cfg, write=False, headless=True)
+    straight = Session.create(cfg, write=False)
     for _ in range(40):
         straight.trainer.iteration()
 
-    first = Session.create(cfg, write=False, headless=True)
+    first = Session.create(cfg, write=False)
     for step in range(20):
         first.trainer.iteration()
         if step % 7 == 0:  # being looked at must not change the future
@@ -37,7 +37,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path: Path) -> Non
             first.trainer.generate(50)
     path = save(first, tmp_path / "mid.pt")
 
-    resumed = Session.create(resume_config(open_checkpoint(path)), write=False, headless=True,
+    resumed = Session.create(resume_config(open_checkpoint(path)), write=False,
                              resume=open_checkpoint(path))
     assert resumed.trainer.step == 20
     for _ in range(20):
@@ -50,30 +50,30 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path: Path) -> Non
 
 
 def test_live_settings_survive_a_checkpoint(tmp_path: Path) -> None:
-    session = Session.create(smoke_config(), write=False, headless=True)
+    session = Session.create(smoke_config(), write=False)
     t = session.trainer
     t.set_k(7)
     t.set_loss("hinge")
     t.set_lr("d", 0.003)
     t.freeze("g", True)
     path = save(session, tmp_path / "c.pt")
-    again = Session.create(smoke_config(), write=False, headless=True, resume=open_checkpoint(path))
+    again = Session.create(smoke_config(), write=False, resume=open_checkpoint(path))
     k = again.trainer.knobs
     assert (k.k, k.loss, k.lr_d, k.frozen_g) == (7, "hinge", 0.003, True)
     assert again.trainer.opt_d.param_groups[0]["lr"] == 0.003
 
 
 def test_checkpoints_load_with_weights_only(tmp_path: Path) -> None:
-    session = Session.create(smoke_config(), write=False, headless=True)
+    session = Session.create(smoke_config(), write=False)
     path = save(session, tmp_path / "c.pt")
     state = torch.load(path, weights_only=True)
     assert state["step"] == 0 and "G" in state and "rng" in state
 
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
-    path = save(Session.create(smoke_config(), write=False, headless=True), tmp_path / "c.pt")
+    path = save(Session.create(smoke_config(), write=False), tmp_path / "c.pt")
     with pytest.raises(ckpt.CheckpointError, match=r"c\.pt: G in the checkpoint has another shape"):
-        Session.create(smoke_config("model.g_hidden=[32]"), write=False, headless=True,
+        Session.create(smoke_config("model.g_hidden=[32]"), write=False,
                        resume=open_checkpoint(path))
 
 
@@ -95,7 +95,7 @@ def test_missing_and_directory_paths(tmp_path: Path) -> None:
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "c.pt"
-    session = Session.create(smoke_config(), write=False, headless=True)
+    session = Session.create(smoke_config(), write=False)
     save(session, target)
     before = target.read_bytes()
 

@@ -43,7 +43,7 @@ from tests.engine_helpers import Events, smoke_config
 def running(tmp_path: Path) -> Iterator[tuple[Runner, Events]]:
     """A dashboard-style runner (it pauses, not exits, at train.steps) on the smoke preset."""
     cfg = smoke_config("train.steps=0")
-    session = Session.create(cfg, run_dir=tmp_path / "run", headless=True)
+    session = Session.create(cfg, run_dir=tmp_path / "run")
     runner = Runner(session, exit_when_done=False)
     events = Events()
     runner.start(events)
@@ -203,7 +203,7 @@ def test_checkpoint_and_preset_on_request(running, tmp_path: Path) -> None:
 
 
 def test_stop_joins_quickly_and_saves_a_final_checkpoint(tmp_path: Path) -> None:
-    session = Session.create(smoke_config("train.steps=0"), run_dir=tmp_path / "run", headless=True)
+    session = Session.create(smoke_config("train.steps=0"), run_dir=tmp_path / "run")
     runner = Runner(session, exit_when_done=False)
     events = Events()
     runner.start(events)
@@ -217,7 +217,7 @@ def test_stop_joins_quickly_and_saves_a_final_checkpoint(tmp_path: Path) -> None
 
 
 def test_headless_runner_finishes_at_train_steps(tmp_path: Path) -> None:
-    session = Session.create(smoke_config("train.steps=30"), run_dir=tmp_path / "run", headless=True)
+    session = Session.create(smoke_config("train.steps=30"), run_dir=tmp_path / "run")
     runner = Runner(session, exit_when_done=True)
     events = Events()
     runner.start(events)
@@ -229,7 +229,7 @@ def test_headless_runner_finishes_at_train_steps(tmp_path: Path) -> None:
 def test_image_runs_send_uint8_grids(tmp_path: Path) -> None:
     cfg = smoke_config("data.name=fake", "data.image_size=8", "data.channels=3", "data.fake_size=64",
                        "train.steps=0")
-    session = Session.create(cfg, write=False, headless=True)
+    session = Session.create(cfg, write=False)
     runner = Runner(session, exit_when_done=False)
     events = Events()
     runner.start(events)

@@ -47,7 +47,7 @@ commands = st.one_of(
 @given(sequence=st.lists(commands, min_size=1, max_size=12))
 def test_random_command_sequences_never_crash_the_runner(tmp_path_factory, sequence) -> None:
     run = tmp_path_factory.mktemp("run")
-    session = Session.create(smoke_config("train.steps=0", "log.probe_steps=5"), run_dir=run, headless=True)
+    session = Session.create(smoke_config("train.steps=0", "log.probe_steps=5"), run_dir=run)
     runner = Runner(session, exit_when_done=False)
     events = Events()
     runner.start(events)
@@ -75,7 +75,7 @@ def test_random_command_sequences_never_crash_the_runner(tmp_path_factory, seque
 
 
 def test_an_unwritable_run_folder_pauses_training(tmp_path: Path) -> None:
-    session = Session.create(smoke_config("train.steps=0"), run_dir=tmp_path / "run", headless=True)
+    session = Session.create(smoke_config("train.steps=0"), run_dir=tmp_path / "run")
 
     def disk_full(rows) -> None:
         raise OSError(28, "No space left on device")

@@ -33,14 +33,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def configure_threads(requested: int, *, leave_one_core: bool) -> int:
+def configure_threads(requested: int) -> int:
     """Set torch's intra-op threads and return the number used.
 
-    With 0 ("auto"), leave one core free for the dashboard when it shares the machine: a trainer
-    using every core contends with the UI thread and can fall from 170 to 2 it/s on two cores.
+    With 0 ("auto"), leave one core free, headless too: the trainer runs on its own thread, and
+    intra-op threads that contend with any other busy thread (the dashboard, the main thread, a
+    DataLoader) cost more than they give to small models (bench/bench.py on 2 cores).
     """
     cores = os.cpu_count() or 1
-    threads = requested or max(1, cores - 1 if leave_one_core else cores)
+    threads = requested or max(1, cores - 1)
     torch.set_num_threads(threads)
     return threads
 

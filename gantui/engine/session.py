@@ -68,12 +68,12 @@ class Session:
 
     @classmethod
     def create(cls, config: Config, *, run_dir: Path | None = None, write: bool = True,
-               headless: bool = False, resume: Resumed | None = None) -> Session:
+               resume: Resumed | None = None) -> Session:
         """Build the trainer; with ``resume`` (see :func:`open_checkpoint`) continue that run."""
         if resume is not None:
             run_dir = run_dir or resume.run_dir
         device = resolve_device(config.train.device)
-        threads = configure_threads(config.train.threads, leave_one_core=not headless)
+        threads = configure_threads(config.train.threads)
         enable_fast_math(device)
         torch.manual_seed(config.train.seed)
         sampler = build_sampler(config.data, device=device, seed=config.train.seed)
