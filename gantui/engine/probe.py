@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantui.engine.trainer import frozen_buffers, isolated_rng
+from gantui.engine.rng import frozen_buffers, isolated_rng
 
 LN2 = math.log(2.0)
 Sampler = Callable[[int], torch.Tensor]
@@ -62,5 +62,5 @@ def probe_trainer(trainer, *, steps: int) -> float:
         with torch.no_grad():
             return trainer.G(trainer._noise(n))
 
-    with frozen_buffers(trainer.G), isolated_rng(trainer):
+    with frozen_buffers(trainer.G), isolated_rng(trainer.random_streams):
         return probe_jsd(probe, trainer.sampler.sample, fake, steps=steps)

@@ -19,7 +19,7 @@ import torch
 
 from gantui.config import Config, merge_overrides, override_origins, resolve
 from gantui.engine import checkpoint as ckpt
-from gantui.engine.data import build_sampler, toy_distribution
+from gantui.engine.data import build_sampler
 from gantui.engine.device import configure_threads, enable_fast_math, memory_summary, resolve_device
 from gantui.engine.runfolder import RunFolder, default_run_dir
 from gantui.engine.trainer import Knobs, Trainer
@@ -64,7 +64,6 @@ class Session:
     elapsed: float = 0.0
     resumed_rows: np.ndarray | None = None
     checkpoint_path: Path | None = None
-    threads: int = 0
 
     @classmethod
     def create(cls, config: Config, *, run_dir: Path | None = None, write: bool = True,
@@ -73,13 +72,13 @@ class Session:
         if resume is not None:
             run_dir = run_dir or resume.run_dir
         device = resolve_device(config.train.device)
-        threads = configure_threads(config.train.threads)
+        configure_threads(config.train.threads)
         enable_fast_math(device)
         torch.manual_seed(config.train.seed)
         sampler = build_sampler(config.data, device=device, seed=config.train.seed)
         trainer = Trainer(config, sampler=sampler, device=device)
-        toy = toy_distribution(config.data.name) if sampler.is_toy else None
-        session = cls(config=config, trainer=trainer, toy=toy, folder=None, threads=threads)
+        toy = sampler.distribution if sampler.is_toy else None
+        session = cls(config=config, trainer=trainer, toy=toy, folder=None)
         if resume is not None:
             ckpt.restore(trainer, resume.state, path=resume.path)
             session.history = list(resume.state.get("history", []))

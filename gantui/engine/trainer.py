@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +32,7 @@ from gantui.engine.graphs import (
 from gantui.engine.losses import Loss, configure
 from gantui.engine.models import build_models
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
+from gantui.engine.rng import frozen_buffers, isolated_rng
 
 # Per-D-step slots of the device accumulator, and per-G-step slots.
 D_SLOTS = ("d_real", "d_fake", "v_real", "v_fake", "loss_d", "gp", "grad_norm_d")
@@ -55,22 +55,6 @@ class Knobs:
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for group in opt.param_groups:
         group["lr"] = lr
-
-
-@contextlib.contextmanager
-def frozen_buffers(module: nn.Module) -> Iterator[None]:
-    """Run ``module`` without letting it change its buffers (BatchNorm running statistics).
-
-    Read-outs and sample grids then leave no trace in the model, so a run's parameters and buffers
-    do not depend on how often someone looked at it (which exact resume relies on).
-    """
-    saved = [b.detach().clone() for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, s in zip(module.buffers(), saved, strict=True):
-                b.copy_(s)
 
 
 class Trainer:
@@ -113,7 +97,7 @@ class Trainer:
         self._n_g = 0
         self._zero = torch.zeros((), device=device)
         self.graph = IterationGraph(
-            generators=[self.noise, sampler.generator] if blocked is None else [], blocked=blocked,
+            generators=self.random_streams if blocked is None else [], blocked=blocked,
             backend=CudaBackend(device) if blocked is None else None,
             optimizers=lambda: (self.opt_d, self.opt_g))
 
@@ -309,7 +293,8 @@ class Trainer:
 
     def _heldout(self) -> tuple[list[str], list[torch.Tensor]]:
         """The loss's divergence read-out on a batch the optimiser never saw."""
-        with torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G), isolated_rng(self):
+        with (torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G),
+              isolated_rng(self.random_streams)):
             real = self.sampler.sample(EVAL_BATCH)
             fake = self.G(self._noise(EVAL_BATCH))
             values = self.loss.readout(self.D(real), self.D(fake))
@@ -319,7 +304,7 @@ class Trainer:
     @torch.no_grad()
     def generate(self, n: int | None = None) -> torch.Tensor:
         """Samples from G without touching the training noise stream or BatchNorm statistics."""
-        with frozen_buffers(self.G), isolated_rng(self):
+        with frozen_buffers(self.G), isolated_rng(self.random_streams):
             z = self.fixed_noise if n is None else self._noise(n)
             return self.G(z)
 
@@ -330,6 +315,12 @@ class Trainer:
             return torch.sigmoid(self.D(x).float())
 
     # --------------------------------------------------------------------------- snapshots
+    @property
+    def random_streams(self) -> list[torch.Generator]:
+        """The generators training draws from: its noise, and the sampler's when it has one."""
+        data = getattr(self.sampler, "generator", None)
+        return [self.noise, data] if isinstance(data, torch.Generator) else [self.noise]
+
     def live_tensors(self) -> list[torch.Tensor]:
         """Every tensor that a training step changes: parameters, buffers, optimiser state."""
         tensors = [*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()]
@@ -337,24 +328,3 @@ class Trainer:
             for state in opt.state.values():
                 tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
         return tensors
-
-
-@contextlib.contextmanager
-def isolated_rng(trainer: Trainer) -> Iterator[None]:
-    """Draw random numbers for a measurement without moving the training's random streams.
-
-    Read-outs, sample grids and probes happen at times that depend on the clock and the user; if
-    they consumed the training noise, a resumed run could not repeat an uninterrupted one exactly.
-    """
-    generators = [trainer.noise]
-    data_gen = getattr(trainer.sampler, "generator", None)
-    if isinstance(data_gen, torch.Generator):
-        generators.append(data_gen)
-    states = [g.get_state() for g in generators]
-    cpu_state = torch.get_rng_state()
-    try:
-        yield
-    finally:
-        for g, s in zip(generators, states, strict=True):
-            g.set_state(s)
-        torch.set_rng_state(cpu_state)
