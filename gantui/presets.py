@@ -13,17 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gantui.atomic import atomic_write_text
-from gantui.config import (
-    Config,
-    ConfigError,
-    _one_line,
-    _suggest,
-    dumps_toml,
-    merge_overrides,
-    override_origins,
-    read_toml,
-    resolve,
-)
+from gantui.config import Config, ConfigError, _one_line, _suggest, merge_overrides, override_origins, resolve
+from gantui.tomlio import dumps_toml, read_toml
 
 DEFAULT_PRESET = "ring8"
 # A saved preset's name becomes a file name and a --preset argument: no path separators, no leading

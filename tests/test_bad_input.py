@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gantui.config import ConfigError, read_toml, resolve
+from gantui.config import ConfigError, resolve
+from gantui.tomlio import read_toml
 
 CORPUS = sorted((Path(__file__).parent / "bad_presets").glob("*.toml"))
 # A config error is found before torch is imported: Python + gantui.config start in ~0.1 s. The bound

@@ -16,13 +16,12 @@ from gantui.config import (
     SCHEMA,
     ConfigError,
     Field,
-    dumps_toml,
     merge_overrides,
     override_origins,
     parse_override,
-    read_toml,
     resolve,
 )
+from gantui.tomlio import dumps_toml, read_toml
 
 SRC = "my-preset.toml"
 

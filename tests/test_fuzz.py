@@ -17,18 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gantui.config import (
-    SCHEMA,
-    Config,
-    ConfigError,
-    Field,
-    dumps_toml,
-    merge_overrides,
-    parse_override,
-    read_toml,
-    resolve,
-)
+from gantui.config import SCHEMA, Config, ConfigError, Field, merge_overrides, parse_override, resolve
 from gantui.presets import find_preset
+from gantui.tomlio import dumps_toml, read_toml
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gantui.config import SCHEMA, ConfigError, read_toml, resolve
+from gantui.config import SCHEMA, ConfigError, resolve
 from gantui.presets import (
     DEFAULT_PRESET,
     bundled_dir,
@@ -20,6 +20,7 @@ from gantui.presets import (
     save_preset,
     user_dir,
 )
+from gantui.tomlio import read_toml
 
 BUNDLED = sorted(p.stem for p in bundled_dir().glob("*.toml"))
 # Issue 3's list of presets that must ship.

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from gantui.atomic import atomic_write, atomic_write_text
-from gantui.config import Config, dumps_toml
+from gantui.config import Config
+from gantui.tomlio import dumps_toml
 
 KEEP_PERIODIC = 3  # periodic checkpoints kept; manual, final and emergency ones are all kept
 
