@@ -186,6 +186,20 @@ def test_a_non_finite_loss_restores_the_last_good_state(running) -> None:
     runner.trainer.sampler.sample = original
 
 
+def test_the_remembered_good_state_carries_no_autograd_history(running) -> None:
+    """Each read-out copies parameters into the saved good state; under autograd that copy chained a
+    CopyBackwards node per read-out onto the copies, a graph (and RSS) that grew for as long as the
+    run lasted. The copies must stay plain tensors equal to the state they were taken from."""
+    runner, events = running
+    events.wait_for(lambda e: isinstance(e, MetricsBatch) and e.column("step").max() >= 40)  # >= 8 read-outs
+    pause(runner, events)
+    runner._remember_good()  # paused: nothing moves between this copy and the comparison below
+    good, live = runner._good, runner.trainer.live_tensors()
+    assert good is not None and len(good) == len(live)
+    assert all(g.grad_fn is None and not g.requires_grad for g in good)
+    assert all(torch.equal(g, x) for g, x in zip(good, live, strict=True))
+
+
 def test_checkpoint_and_preset_on_request(running, tmp_path: Path) -> None:
     runner, events = running
     pause(runner, events)

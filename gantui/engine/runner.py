@@ -323,14 +323,20 @@ class Runner:
                            checkpoint=str(self.last_checkpoint or "")))
         self._emit_state("failed")
 
+    @torch.no_grad()
     def _remember_good(self) -> None:
-        """Keep a device-side copy of the state at this good read-out, to restore after a blow-up."""
-        live = self.trainer.live_tensors()
+        """Keep a device-side copy of the state at this good read-out, to restore after a blow-up.
+
+        ``no_grad`` matters: copying a parameter (requires_grad) into a plain tensor under autograd
+        records a CopyBackwards node on the copy, chained to the previous one on every read-out: an
+        autograd graph that grew without bound (about 1 GB an hour on ring8 before this was found).
+        """
+        live = [x.detach() for x in self.trainer.live_tensors()]
         if self._good is not None and len(self._good) == len(live) and all(
                 g.shape == x.shape and g.dtype == x.dtype for g, x in zip(self._good, live, strict=True)):
             torch._foreach_copy_(self._good, live)
         else:
-            self._good = [x.detach().clone() for x in live]
+            self._good = [x.clone() for x in live]
         t = self.trainer
         self._good_counters = (t.step, t.d_steps, t.g_steps)
 
