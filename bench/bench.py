@@ -139,12 +139,11 @@ def thread_cpu_seconds(native_id: int) -> float:
 
 def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
     """Iterations/s with the real app live (headless rendering), and the UI thread's CPU share."""
-    from gantui.engine.losses import LOSSES
-    from gantui.ui.app import GanApp
+    from gantui.dashboard import build_app
 
     session = Session.create(cfg, write=False)
     runner = Runner(session, exit_when_done=False)
-    app = GanApp(runner, losses={n: v.description for n, v in LOSSES.items()}, refresh_hz=cfg.ui.refresh_hz)
+    app = build_app(session, runner)
     result: dict[str, float] = {}
 
     async def drive() -> None:

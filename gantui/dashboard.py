@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
@@ -19,27 +19,36 @@ from gantui.engine.session import Session
 from gantui.presets import list_presets
 from gantui.protocol import Stop
 
+if TYPE_CHECKING:
+    from gantui.ui.app import GanApp
+
 JOIN_TIMEOUT_S = 120.0  # a final checkpoint of a large model can take a while
 
 
-def run_dashboard(session: Session) -> str | None:
-    """Run the app on ``session``; return a preset name if the user asked to restart on it."""
+def build_app(session: Session, runner: Runner) -> GanApp:
+    """The dashboard for ``runner`` with the session's ``[ui]`` settings (bench/bench.py uses it too)."""
     from gantui.ui.app import GanApp
 
     cfg = session.config
-    # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
-    # parent process they would pin the layout and make resizing do nothing.
-    for stale in ("COLUMNS", "LINES"):
-        os.environ.pop(stale, None)
-    runner = Runner(session, exit_when_done=False)
-    app = GanApp(
+    return GanApp(
         runner,
         losses={name: loss.description for name, loss in LOSSES.items()},
         presets=[p.name for p in list_presets()],
         colors=cfg.ui.colors,
         refresh_hz=cfg.ui.refresh_hz,
+        plot_budget=cfg.ui.plot_budget,
         history=cfg.ui.history,
     )
+
+
+def run_dashboard(session: Session) -> str | None:
+    """Run the app on ``session``; return a preset name if the user asked to restart on it."""
+    # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
+    # parent process they would pin the layout and make resizing do nothing.
+    for stale in ("COLUMNS", "LINES"):
+        os.environ.pop(stale, None)
+    runner = Runner(session, exit_when_done=False)
+    app = build_app(session, runner)
 
     def on_signal(signum: int, frame: Any) -> None:
         runner.send(Stop(save=True))

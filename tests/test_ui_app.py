@@ -16,6 +16,7 @@ from fakes import (
     FakeController,
     failure,
     image_samples,
+    intervention,
     metrics_batch,
     run_async,
     run_state,
@@ -399,6 +400,35 @@ async def test_metrics_only_append_and_the_timer_redraws_once_per_change(monkeyp
         await pilot.pause()
         app.refresh_plots()
         assert len(calls) == 6
+
+
+@run_async
+async def test_costly_plots_redraw_new_rows_within_the_budget_but_user_changes_at_once(monkeypatch):
+    """The timer spaces history-only redraws by their CPU cost / plot_budget; markers never wait."""
+    calls: list[str] = []
+    original = MetricPlot.redraw
+    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
+    app, controller = make_app(refresh_hz=0.2, plot_budget=0.1)  # the test drives the timer's tick itself
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        controller.push(metrics_batch(0, 100))
+        await pilot.pause()
+        calls.clear()
+        app.plot_tick()
+        assert len(calls) == 3
+        for plot in app.plots:
+            plot.render_seconds = 10.0  # as if plotext took 10 s: the next history redraw is minutes away
+        app.refresh_plots()  # (a redraw now, so that the recorded cost counts)
+        controller.push(metrics_batch(5000, 10))
+        await pilot.pause()
+        calls.clear()
+        app.plot_tick()
+        assert calls == []  # new rows alone wait for the budget
+        assert "step 5,180" in text_of(app.query_one(RunHeader))  # the header still follows every tick
+        controller.push(intervention(5100))
+        await pilot.pause()
+        app.plot_tick()
+        assert len(calls) == 3  # a marker (something the user did) is drawn at the next tick
 
 
 @run_async

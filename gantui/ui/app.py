@@ -4,13 +4,15 @@ Data flow: the controller's trainer thread calls :meth:`GanApp.sink`, which post
 :class:`EngineEvent` onto the app's loop (``post_message`` is thread-safe: it uses
 ``loop.call_soon_threadsafe`` from another thread, and returns False once the app is closing).
 Metrics only go into the bounded history; a timer at ``refresh_hz`` redraws the plots when the
-history changed. Keys send commands computed from the last *reported* state (see ``intents``).
+history changed, no more often than ``plot_budget`` allows (see :meth:`GanApp.plot_tick`). Keys send
+commands computed from the last *reported* state (see ``intents``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -80,12 +82,14 @@ class GanApp(App[RunResult]):
     run_state: reactive[RunState | None] = reactive(None, bindings=True)
 
     def __init__(self, controller: Controller, *, losses: Mapping[str, str], presets: Sequence[str] = (),
-                 colors: str = "auto", refresh_hz: float = 2.0, history: int = 2000) -> None:
+                 colors: str = "auto", refresh_hz: float = 2.0, history: int = 2000,
+                 plot_budget: float = 0.1) -> None:
         super().__init__()
         self.controller = controller
         self.losses = dict(losses)
         self.presets = tuple(presets)
         self.refresh_hz = min(max(refresh_hz, 0.2), 5.0)
+        self.plot_budget = min(max(plot_budget, 0.01), 1.0)
         self.color_system = resolve_color_system(colors, os.environ)
         if colors != "auto" or "TEXTUAL_COLOR_SYSTEM" not in os.environ:
             set_output_color_system(self.console, self.color_system)
@@ -94,6 +98,7 @@ class GanApp(App[RunResult]):
         self.failure = ""  # the message of the last Failure, until the trainer reports another status
         self.n_modes = 0
         self._drawn: tuple[object, ...] | None = None  # what the plots last showed (see refresh_plots)
+        self._next_history_draw = 0.0  # monotonic time before which new rows alone do not redraw
         self._quitting = False
         self._stop_sent = False
         self._finished = False
@@ -120,7 +125,7 @@ class GanApp(App[RunResult]):
         self.samples = self.query_one(SamplesPanel)
         self.event_log = self.query_one(EventLog)
         self.plots = list(self.query(MetricPlot))
-        self.set_interval(1.0 / self.refresh_hz, self.refresh_plots, name="plot-refresh")
+        self.set_interval(1.0 / self.refresh_hz, self.plot_tick, name="plot-refresh")
         self._show_state()
         self.refresh_plots()
         self.controller.start(self.sink)
@@ -175,16 +180,40 @@ class GanApp(App[RunResult]):
             self._show_state(note="finished: q quits")
 
     # ---------------------------------------------------------------- drawing
-    def refresh_plots(self) -> None:
-        """Redraw the plots if the history, markers, loss or a plot size changed since the last draw."""
+    def _plot_inputs(self) -> tuple[object, ...]:
+        """What the plots show: history, markers, loss and, since a plot drawn before the layout
+        settled (or before a resize) has the wrong columns, their sizes."""
         loss = self.run_state.loss if self.run_state else ""
-        # Sizes too: a plot drawn before the layout settled (or before a resize) has the wrong columns.
-        drawn = (self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
+        return (self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
+
+    def plot_tick(self) -> None:
+        """The refresh timer: the header every tick; the plots when they changed, within the budget.
+
+        The UI thread shares the interpreter lock with the trainer, so its CPU time is the trainer's
+        loss. plotext draws in pure Python (tens of ms per plot on a large terminal), so new rows
+        alone redraw the plots at most once per (last redraw's CPU time / ``plot_budget``) seconds.
+        A marker, a loss switch or a resize is drawn at the next tick regardless: it answers the user.
+        """
+        inputs = self._plot_inputs()
+        user_change = self._drawn is None or inputs[1:] != self._drawn[1:]
+        if user_change or (inputs != self._drawn and time.monotonic() >= self._next_history_draw):
+            self.refresh_plots()
+        else:
+            self._show_state()
+
+    def refresh_plots(self) -> None:
+        """Redraw the plots now if the history, markers, loss or a plot size changed since the last draw."""
+        drawn = self._plot_inputs()
         if drawn == self._drawn:
+            self._show_state()
             return
         self._drawn = drawn
+        start = time.thread_time()
         for plot in self.plots:
-            plot.redraw(self.history, self.markers, loss)
+            plot.redraw(self.history, self.markers, str(drawn[2]))
+        # Renders happen later, in the compositor: the last ones stand in for the coming ones.
+        cost = time.thread_time() - start + sum(plot.render_seconds for plot in self.plots)
+        self._next_history_draw = time.monotonic() + cost / self.plot_budget
         self._show_state()
 
     def _show_state(self, note: str = "") -> None:

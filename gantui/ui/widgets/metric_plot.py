@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from gantui.ui.history import Markers, MetricsHistory
@@ -30,6 +32,14 @@ class MetricPlot(PlotextPlot):
     def __init__(self, spec: PlotSpec, **kwargs) -> None:
         super().__init__(id=spec.id, **kwargs)
         self.spec = spec
+        self.render_seconds = 0.0  # CPU time of the last render: the app spaces redraws by it
+
+    def render(self) -> RenderResult:
+        start = time.thread_time()
+        try:
+            return super().render()
+        finally:
+            self.render_seconds = time.thread_time() - start
 
     def redraw(self, history: MetricsHistory, markers: Markers, loss: str) -> None:
         """Rebuild the figure from ``history``; plotext renders it on the next frame."""

@@ -30,14 +30,24 @@ class RunHeader(Static):
     RunHeader { height: 1; background: $panel; padding: 0 1; }
     """
 
+    _shown: Text | None = None
+
     def show(self, state: RunState | None, *, step: float, t: float, steps_per_sec: float,
              failure: str = "", note: str = "") -> None:
         """Redraw from the reported state, the latest metric row and any failure or quit note."""
+        line = self._line(state, step=step, t=t, steps_per_sec=steps_per_sec, failure=failure, note=note)
+        if self._shown is not None and line.plain == self._shown.plain and line.spans == self._shown.spans:
+            return  # called at every plot tick and state report: most calls change nothing
+        self._shown = line
+        self.update(line, layout=False)  # one fixed-height line: no layout pass for the screen
+
+    @staticmethod
+    def _line(state: RunState | None, *, step: float, t: float, steps_per_sec: float, failure: str,
+              note: str) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         if state is None:
             line.append("gantui · waiting for the trainer…", style="dim")
-            self.update(line)
-            return
+            return line
         shown_step = max(state.step, int(step)) if math.isfinite(step) else state.step
         parts = [state.preset, state.dataset, state.device + (f" {state.memory}" if state.memory else "")]
         line.append(" · ".join(p for p in parts if p), style="bold")
@@ -52,4 +62,4 @@ class RunHeader(Static):
             line.append(f" {status} ", style=_STATUS_STYLE.get(status, "bold"))
         if note:
             line.append(f"  {note}", style="italic")
-        self.update(line)
+        return line
