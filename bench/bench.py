@@ -7,6 +7,10 @@ The dashboard run is the real Textual app, rendered headless by ``App.run_test``
 thread trains; its own CPU use is the main (UI) thread's CPU time over the window.
 
     python bench/bench.py                      # CPU: ring8 MLP, tutorial MNIST MLP, DCGAN-64; k = 1, 5
+    python bench/bench.py --cases dcgan64 --k 1
+
+On the CPU, DCGAN-64 runs at batch 16 (at batch 128 one iteration takes ~8 s on 2 cores); every rate
+is whole iterations over the time they took, from one iteration boundary to another.
     python bench/bench.py --device cuda --seconds 10
 """
 
@@ -32,25 +36,36 @@ from gantui.protocol import Stop
 
 @dataclass(frozen=True)
 class Case:
-    name: str
+    name: str  # with "{batch}" for the batch size used
     overrides: tuple[str, ...]
+    cpu_batch: int | None = None  # a smaller batch on the CPU, where the GPU's would take minutes
+
+    def batch(self, device: str) -> int | None:
+        return self.cpu_batch if device == "cpu" else None
+
+    def title(self, device: str) -> str:
+        default = next(o.split("=")[1] for o in (*self.overrides, "train.batch_size=256")
+                       if o.startswith("train.batch_size="))
+        return self.name.format(batch=self.batch(device) or default)
 
 
 CASES = {
-    "ring8-mlp": Case("ring8 MLP 2x128 (batch 256)", ()),
-    "mnist-mlp": Case("tutorial MNIST MLP (batch 64)",
+    "ring8-mlp": Case("ring8 MLP 2x128 (batch {batch})", ()),
+    "mnist-mlp": Case("tutorial MNIST MLP (batch {batch})",
                       ("data.name=fake", "data.channels=1", "data.image_size=28", "model.g_hidden=[128]",
                        "model.d_hidden=[128]", "model.z_dim=100", "train.batch_size=64")),
-    "dcgan64": Case("DCGAN 64x64 RGB (batch 128)",
+    "dcgan64": Case("DCGAN 64x64 RGB (batch {batch})",
                     ("data.name=fake", "data.channels=3", "data.image_size=64", "model.name=dcgan",
-                     "model.z_dim=100", "train.batch_size=128", "data.fake_size=2048")),
+                     "model.z_dim=100", "train.batch_size=128", "data.fake_size=2048"), cpu_batch=16),
 }
 QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0", "loss.name=nonsaturating")
 
 
 def config(case: Case, k: int, device: str, threads: int):
+    batch = case.batch(device)
+    sizes = [f"train.batch_size={batch}"] if batch else []
     return load_config("ring8", [*case.overrides, *QUIET, f"train.k={k}", f"train.device={device}",
-                                 f"train.threads={threads}"])
+                                 f"train.threads={threads}", *sizes])
 
 
 def plain_loop(cfg, seconds: float) -> float:
@@ -95,8 +110,7 @@ def plain_loop(cfg, seconds: float) -> float:
 
 
 def timed(iteration, seconds: float, device: torch.device) -> float:
-    for _ in range(3):
-        iteration()
+    iteration()  # warm-up: lazy optimiser state, allocator, kernel selection
     sync(device)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -111,12 +125,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+POLL = 0.005  # seconds between looks at the step counter (short enough to time 1-s iterations)
+
+
+def next_boundary(runner: Runner, after: int) -> tuple[int, float]:
+    """Wait for the step counter to pass ``after``; (step, time) at the moment it moved."""
+    while (step := runner.trainer.step) <= after:
+        time.sleep(POLL)
+    return step, time.perf_counter()
+
+
 def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
-    """Iterations/s of a running runner over a window, read from its step counter."""
+    """Iterations/s of a running runner: whole iterations between two boundaries ``seconds`` apart."""
     time.sleep(warmup)
-    step0, t0 = runner.trainer.step, time.perf_counter()
+    step0, t0 = next_boundary(runner, runner.trainer.step)  # at least one iteration done: warmed up
     time.sleep(seconds)
-    return (runner.trainer.step - step0) / (time.perf_counter() - t0)
+    step1, t1 = next_boundary(runner, runner.trainer.step - 1)
+    return (step1 - step0) / (t1 - t0)
 
 
 def headless(cfg, seconds: float) -> float:
@@ -149,12 +174,18 @@ def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
     async def drive() -> None:
         async with app.run_test(size=(160, 48)):
             ui = threading.get_native_id()
+            async def boundary(after: int) -> tuple[int, float]:  # next_boundary, on the app's loop
+                while (step := runner.trainer.step) <= after:
+                    await asyncio.sleep(POLL)
+                return step, time.perf_counter()
+
             await asyncio.sleep(1.0)
-            step0, cpu0, t0 = runner.trainer.step, thread_cpu_seconds(ui), time.perf_counter()
+            step0, t0 = await boundary(runner.trainer.step)
+            cpu0 = thread_cpu_seconds(ui)
             await asyncio.sleep(seconds)
-            dt = time.perf_counter() - t0
-            result["rate"] = (runner.trainer.step - step0) / dt
-            result["ui_cpu"] = (thread_cpu_seconds(ui) - cpu0) / dt
+            step1, t1 = await boundary(runner.trainer.step - 1)
+            result["rate"] = (step1 - step0) / (t1 - t0)
+            result["ui_cpu"] = (thread_cpu_seconds(ui) - cpu0) / (t1 - t0)
             runner.send(Stop(save=False))
 
     asyncio.run(drive())
@@ -186,7 +217,7 @@ def main() -> None:
             plain = plain_loop(config(case, k, args.device, cores), args.seconds)
             head = headless(config(case, k, args.device, 0), args.seconds)
             dash, ui_cpu = with_dashboard(config(case, k, args.device, 0), args.seconds)
-            print(f"{case.name:<32}{k:>3}{plain:>12.1f}{head:>10.1f}{dash:>11.1f}"
+            print(f"{case.title(args.device):<32}{k:>3}{plain:>12.1f}{head:>10.1f}{dash:>11.1f}"
                   f"{head / plain:>11.2f}x{dash / head:>10.2f}x{ui_cpu:>7.0%}", flush=True)
 
 

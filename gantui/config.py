@@ -121,7 +121,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         # numpy and torch generators take any seed below 2**32; the engine adds small offsets (+1, +2).
         "seed": Field(0, "random seed", min=0, max=2**31 - 1),
         "device": Field("auto", "training device: " + DEVICE_HINT, hint=DEVICE_HINT),
-        "threads": Field(0, "CPU intra-op threads (0: all cores but one)", min=0, max=256),
+        "threads": Field(0, "CPU intra-op threads (0: all cores for DCGAN, all but one for MLPs)", min=0,
+                         max=256),
         "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
         "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
     },

@@ -72,7 +72,7 @@ class Session:
         if resume is not None:
             run_dir = run_dir or resume.run_dir
         device = resolve_device(config.train.device)
-        configure_threads(config.train.threads)
+        configure_threads(config.train.threads, convolutional=config.model.name == "dcgan")
         enable_fast_math(device)
         torch.manual_seed(config.train.seed)
         sampler = build_sampler(config.data, device=device, seed=config.train.seed)
