@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -200,10 +201,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="measurement window per run")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--k", default="1,5")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the three modes this many times in turn and print medians (noisy machines)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     print(f"gantui bench: torch {torch.__version__}, device {args.device}, {cores} cores, "
-          f"{args.seconds:g} s per run")
+          f"{args.seconds:g} s per run, median of {args.repeats}")
     header = f"{'model':<32}{'k':>3}{'plain it/s':>12}{'headless':>10}{'dashboard':>11}" \
              f"{'head/plain':>12}{'dash/head':>11}{'UI CPU':>8}"
     print(header)
@@ -211,12 +214,15 @@ def main() -> None:
     for key in args.cases.split(","):
         case = CASES[key]
         for k in (int(x) for x in args.k.split(",")):
-            # Same thread budget as each mode uses by default: all cores for the plain loop and
-            # headless, one core left to the UI with the dashboard.
-            torch.set_num_threads(cores)
-            plain = plain_loop(config(case, k, args.device, cores), args.seconds)
-            head = headless(config(case, k, args.device, 0), args.seconds)
-            dash, ui_cpu = with_dashboard(config(case, k, args.device, 0), args.seconds)
+            # Each mode's default thread budget: torch's (all cores) for the plain loop, gantui's
+            # (train.threads = 0) for the other two. Modes alternate so that drift hits them alike.
+            runs = []
+            for _ in range(args.repeats):
+                torch.set_num_threads(cores)
+                plain = plain_loop(config(case, k, args.device, cores), args.seconds)
+                head = headless(config(case, k, args.device, 0), args.seconds)
+                runs.append((plain, head, *with_dashboard(config(case, k, args.device, 0), args.seconds)))
+            plain, head, dash, ui_cpu = (statistics.median(column) for column in zip(*runs, strict=True))
             print(f"{case.title(args.device):<32}{k:>3}{plain:>12.1f}{head:>10.1f}{dash:>11.1f}"
                   f"{head / plain:>11.2f}x{dash / head:>10.2f}x{ui_cpu:>7.0%}", flush=True)
 

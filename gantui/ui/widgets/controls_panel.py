@@ -34,7 +34,11 @@ def _lr(lr: float, frozen: bool) -> Text:
 
 
 class ControlsPanel(Static):
-    """Redrawn only when the reported state or a 2-D read-out changed."""
+    """Redrawn only when the reported state or a 2-D read-out changed.
+
+    Its height is set from the rows it shows rather than ``auto``: an auto-height widget is rendered
+    again to be measured at every layout pass of the screen, and the dashboard has many.
+    """
 
     DEFAULT_CSS = """
     ControlsPanel { height: auto; padding: 0 1; border: round $primary-darken-2; border-title-color: $text; }
@@ -44,6 +48,7 @@ class ControlsPanel(Static):
         super().__init__(**kwargs)
         self.border_title = "controls"
         self._shown: tuple[RunState | None, ToyReadout | None] | None = None
+        self._height = 0
 
     def show(self, state: RunState | None, toy: ToyReadout | None = None) -> None:
         """Show ``state`` (and ``toy`` on 2-D data); a no-op when nothing changed."""
@@ -53,7 +58,7 @@ class ControlsPanel(Static):
             return
         self._shown = (state, toy)
         if state is None:
-            self.update(Text("waiting for the trainer…", style="dim"))
+            self._show(Text("waiting for the trainer…", style="dim"), rows=1)
             return
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True, min_width=5)
@@ -68,4 +73,13 @@ class ControlsPanel(Static):
             table.add_row("modes", Text(f"{modes}   hq {_num(toy.hq * 100, '.1f')} %"))
             jsd = f"true {_num(toy.jsd_true, '.4f')}  probe {_num(toy.jsd_probe, '.4f')}"
             table.add_row("JSD", Text(jsd))
-        self.update(table)
+        self._show(table, rows=table.row_count)
+
+    def _show(self, content: Text | Table, *, rows: int) -> None:
+        height = rows + 2  # the round border's top and bottom lines
+        if height != self._height:
+            self._height = height
+            self.styles.height = height  # a layout pass only when the row count changes
+            self.update(content)
+        else:
+            self.update(content, layout=False)
