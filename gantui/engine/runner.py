@@ -24,6 +24,7 @@ import torch
 
 from gantui.config import Config
 from gantui.engine import checkpoint as ckpt
+from gantui.engine.good_state import GoodState
 from gantui.engine.observe import Observer
 from gantui.engine.probe import probe_trainer
 from gantui.engine.runfolder import RunFolder
@@ -81,8 +82,7 @@ class Runner:
         self._samples_due = -math.inf  # monotonic time of the next sample grid for the display
         self._t0 = time.monotonic() - session.elapsed
         self._rate_ref = (self.trainer.step, time.monotonic())
-        self._good: list[torch.Tensor] | None = None
-        self._good_counters = (0, 0, 0)
+        self.good = GoodState()
         self._probe_requested = False
         self._graph_status = ""
         self.last_checkpoint = session.checkpoint_path
@@ -115,7 +115,7 @@ class Runner:
             if self.session.resumed_rows is not None:
                 self._emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(self.session.resumed_rows)))
             self._send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
-            self._remember_good()
+            self.good.remember(self.trainer)
             while self._stop is None:
                 self._apply_commands(block=self.status != "running")
                 if self._stop is None and self.status == "running":
@@ -169,12 +169,12 @@ class Runner:
         if row.pop("finite") == 0.0:
             bad = [n for n in ("loss_d", "loss_g") if not math.isfinite(row.get(n, 0.0))]
             what = " and ".join(bad) if bad else "a parameter"
-            good = self._good_counters[0]
+            good = self.good.step
             self._fail(f"{what} became non-finite (NaN or inf) between steps {good + 1} and {t.step}; "
                        f"restored step {good}. Lower a learning rate or switch the loss, then resume, "
                        "or roll back to the last checkpoint")
             return
-        self._remember_good()
+        self.good.remember(self.trainer)
         now = time.monotonic()
         step0, t0 = self._rate_ref
         if measure_rate and now > t0 and t.step > step0:
@@ -322,39 +322,13 @@ class Runner:
     # ------------------------------------------------------------------------ failures
     def _fail(self, message: str, detail: str = "") -> None:
         """Pause at the last good state and report; the run can be resumed or rolled back."""
-        self._restore_good()
+        self.good.restore(self.trainer)
         self._set_status("failed", message, emit=False)
         self._flush_if_due(force=True)
         self._intervention("failure", message)
         self._emit(Failure(step=self.trainer.step, message=message, detail=detail,
                            checkpoint=str(self.last_checkpoint or "")))
         self._emit_state("failed")
-
-    @torch.no_grad()
-    def _remember_good(self) -> None:
-        """Keep a device-side copy of the state at this good read-out, to restore after a blow-up.
-
-        ``no_grad`` matters: copying a parameter (requires_grad) into a plain tensor under autograd
-        records a CopyBackwards node on the copy, chained to the previous one on every read-out: an
-        autograd graph that grew without bound (about 1 GB an hour on ring8 before this was found).
-        """
-        live = [x.detach() for x in self.trainer.live_tensors()]
-        if self._good is not None and len(self._good) == len(live) and all(
-                g.shape == x.shape and g.dtype == x.dtype for g, x in zip(self._good, live, strict=True)):
-            torch._foreach_copy_(self._good, live)
-        else:
-            self._good = [x.clone() for x in live]
-        t = self.trainer
-        self._good_counters = (t.step, t.d_steps, t.g_steps)
-
-    def _restore_good(self) -> None:
-        live = self.trainer.live_tensors()
-        if self._good is None or len(self._good) != len(live):
-            return
-        with torch.no_grad():
-            torch._foreach_copy_(live, self._good)
-        t = self.trainer
-        t.step, t.d_steps, t.g_steps = self._good_counters
 
     def _rollback(self) -> None:
         path = self.last_checkpoint
@@ -367,7 +341,7 @@ class Runner:
         except ckpt.CheckpointError as exc:
             self._note("warning", f"rollback failed: {exc}")
             return
-        self._remember_good()
+        self.good.remember(self.trainer)
         self._intervention("rollback", f"rolled back to step {self.trainer.step} ({Path(path).name})")
         self._set_status("paused", f"rolled back to step {self.trainer.step}")
         self._send_samples()
