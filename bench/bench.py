@@ -39,34 +39,31 @@ from gantui.protocol import Stop
 class Case:
     name: str  # with "{batch}" for the batch size used
     overrides: tuple[str, ...]
-    cpu_batch: int | None = None  # a smaller batch on the CPU, where the GPU's would take minutes
+    batch: int
+    cpu_batch: int | None = None  # a smaller batch on the CPU, where this one would take minutes
 
-    def batch(self, device: str) -> int | None:
-        return self.cpu_batch if device == "cpu" else None
+    def batch_on(self, device: str) -> int:
+        return self.cpu_batch if device == "cpu" and self.cpu_batch else self.batch
 
     def title(self, device: str) -> str:
-        default = next(o.split("=")[1] for o in (*self.overrides, "train.batch_size=256")
-                       if o.startswith("train.batch_size="))
-        return self.name.format(batch=self.batch(device) or default)
+        return self.name.format(batch=self.batch_on(device))
 
 
 CASES = {
-    "ring8-mlp": Case("ring8 MLP 2x128 (batch {batch})", ()),
+    "ring8-mlp": Case("ring8 MLP 2x128 (batch {batch})", (), batch=256),
     "mnist-mlp": Case("tutorial MNIST MLP (batch {batch})",
                       ("data.name=fake", "data.channels=1", "data.image_size=28", "model.g_hidden=[128]",
-                       "model.d_hidden=[128]", "model.z_dim=100", "train.batch_size=64")),
+                       "model.d_hidden=[128]", "model.z_dim=100"), batch=64),
     "dcgan64": Case("DCGAN 64x64 RGB (batch {batch})",
                     ("data.name=fake", "data.channels=3", "data.image_size=64", "model.name=dcgan",
-                     "model.z_dim=100", "train.batch_size=128", "data.fake_size=2048"), cpu_batch=16),
+                     "model.z_dim=100", "data.fake_size=2048"), batch=128, cpu_batch=16),
 }
 QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0", "loss.name=nonsaturating")
 
 
 def config(case: Case, k: int, device: str, threads: int):
-    batch = case.batch(device)
-    sizes = [f"train.batch_size={batch}"] if batch else []
     return load_config("ring8", [*case.overrides, *QUIET, f"train.k={k}", f"train.device={device}",
-                                 f"train.threads={threads}", *sizes])
+                                 f"train.threads={threads}", f"train.batch_size={case.batch_on(device)}"])
 
 
 def plain_loop(cfg, seconds: float) -> float:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from textual.app import App, ComposeResult
 from textual.containers import Container, Vertical
@@ -62,6 +62,17 @@ from gantui.ui.widgets.samples_panel import SamplesPanel
 __all__ = ["MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
 
 RunResult = tuple[str, str] | None  # None, or ("restart", preset_name)
+
+
+class PlotInputs(NamedTuple):
+    """What the plots show. Sizes too: a plot drawn before the layout settled (or before a resize)
+    has the wrong columns. Everything after ``history`` changes only when the user does something."""
+
+    history: int
+    markers: int
+    loss: str
+    sizes: tuple[object, ...]
+
 MIN_SIZE = (60, 16)
 QUIT_TIMEOUT_S = 10.0
 
@@ -97,7 +108,7 @@ class GanApp(App[RunResult]):
         self.markers = Markers()
         self.failure = ""  # the message of the last Failure, until the trainer reports another status
         self.n_modes = 0
-        self._drawn: tuple[object, ...] | None = None  # what the plots last showed (see refresh_plots)
+        self._drawn: PlotInputs | None = None  # what the plots last showed (see refresh_plots)
         self._next_history_draw = 0.0  # monotonic time before which new rows alone do not redraw
         self._quitting = False
         self._stop_sent = False
@@ -180,11 +191,9 @@ class GanApp(App[RunResult]):
             self._show_state(note="finished: q quits")
 
     # ---------------------------------------------------------------- drawing
-    def _plot_inputs(self) -> tuple[object, ...]:
-        """What the plots show: history, markers, loss and, since a plot drawn before the layout
-        settled (or before a resize) has the wrong columns, their sizes."""
+    def _plot_inputs(self) -> PlotInputs:
         loss = self.run_state.loss if self.run_state else ""
-        return (self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
+        return PlotInputs(self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
 
     def plot_tick(self) -> None:
         """The refresh timer: the header every tick; the plots when they changed, within the budget.
@@ -210,7 +219,7 @@ class GanApp(App[RunResult]):
         self._drawn = drawn
         start = time.thread_time()
         for plot in self.plots:
-            plot.redraw(self.history, self.markers, str(drawn[2]))
+            plot.redraw(self.history, self.markers, drawn.loss)
         # Renders happen later, in the compositor: the last ones stand in for the coming ones.
         cost = time.thread_time() - start + sum(plot.render_seconds for plot in self.plots)
         self._next_history_draw = time.monotonic() + cost / self.plot_budget
