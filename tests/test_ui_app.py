@@ -385,9 +385,10 @@ async def test_metrics_only_append_and_the_timer_redraws_once_per_change(monkeyp
     calls: list[str] = []
     original = MetricPlot.redraw
     monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
-    app, controller = make_app(refresh_hz=0.2)  # a 5 s timer: the test drives refresh_plots itself
+    app, controller = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, controller)
+        app.plot_timer.pause()  # the test ticks by hand: no redraw comes from the clock
         calls.clear()
         controller.push(metrics_batch(0, 100))
         await pilot.pause()
@@ -408,17 +409,17 @@ async def test_costly_plots_redraw_new_rows_within_the_budget_but_user_changes_a
     calls: list[str] = []
     original = MetricPlot.redraw
     monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
-    app, controller = make_app(refresh_hz=0.2, plot_budget=0.1)  # the test drives the timer's tick itself
+    app, controller = make_app(plot_budget=0.1)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, controller)
+        app.plot_timer.pause()  # the test ticks by hand
         controller.push(metrics_batch(0, 100))
         await pilot.pause()
-        calls.clear()
-        app.plot_tick()
-        assert len(calls) == 3
         for plot in app.plots:
-            plot.render_seconds = 10.0  # as if plotext took 10 s: the next history redraw is minutes away
-        app.refresh_plots()  # (a redraw now, so that the recorded cost counts)
+            plot.render_seconds = 10.0  # as if plotext took 10 s a plot: 30 s / 0.1 puts the next at 300 s
+        calls.clear()
+        app.refresh_plots()  # draws now; the cost it records spaces the next history-only draw
+        assert len(calls) == 3
         controller.push(metrics_batch(5000, 10))
         await pilot.pause()
         calls.clear()

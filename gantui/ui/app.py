@@ -136,7 +136,7 @@ class GanApp(App[RunResult]):
         self.samples = self.query_one(SamplesPanel)
         self.event_log = self.query_one(EventLog)
         self.plots = list(self.query(MetricPlot))
-        self.set_interval(1.0 / self.refresh_hz, self.plot_tick, name="plot-refresh")
+        self.plot_timer = self.set_interval(1.0 / self.refresh_hz, self.plot_tick, name="plot-refresh")
         self._show_state()
         self.refresh_plots()
         self.controller.start(self.sink)
