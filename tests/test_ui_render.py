@@ -282,8 +282,18 @@ def test_aspect_is_kept_with_blank_margins() -> None:
 
 
 def test_toy_legend_names_both_players() -> None:
-    text = toy_legend().plain
+    text = " ".join(line.plain for line in toy_legend(200))
     assert "real" in text and "generated" in text and "mode" in text
+
+
+@pytest.mark.parametrize(("width", "lines"), [(200, 1), (68, 2), (40, 3)])
+def test_toy_legend_wraps_between_entries_never_inside_one(width: int, lines: int) -> None:
+    """At 68 columns (a 140-column terminal's panel) a word wrap used to strand "fake" on its own line."""
+    legend = toy_legend(width)
+    assert len(legend) == lines
+    assert all(line.cell_len <= width for line in legend)
+    assert legend[0].plain.startswith("• real")  # a short panel keeps the first line: the point symbols
+    assert " D≈1 real  D=½  D≈0 fake " in [line.plain for line in legend][-1]  # the surface's bar, whole
 
 
 def test_toy_view_is_fast() -> None:

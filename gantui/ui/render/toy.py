@@ -50,6 +50,7 @@ MODE_RGB = (255, 215, 0)
 # ANSI indices for 16-colour terminals: green / black / magenta bands, bright symbols.
 _STANDARD_POINTS = {"real": 10, "fake": 13, "both": 15, "mode": 11}
 _LEVELS = 65  # D is quantised to this many levels (odd, so D = 1/2 is one); few colours keep Styles cached
+_LEGEND_GAP = 2  # columns between two entries of the legend
 _GLYPH_HALF, _GLYPH_DOT, _GLYPH_BOTH, _GLYPH_MODE = 1, 3, 4, 5
 
 
@@ -153,24 +154,31 @@ def toy_strips(
     return cells_to_strips(pack_cells(glyph, fg, bg), color_system)
 
 
-def toy_legend() -> Text:
-    """One line explaining the symbols and the background, coloured like the view."""
+def toy_legend(width: int) -> list[Text]:
+    """The key to the view, in lines of at most ``width`` cells that never split an entry.
+
+    A terminal's word wrap would cut a swatch such as "D≈0 fake" in two; packing whole entries keeps
+    each readable, and the first line (what a short panel keeps) holds the point symbols.
+    """
 
     def hex_of(rgb: tuple[int, int, int]) -> str:
         return "#{:02x}{:02x}{:02x}".format(*rgb)
 
-    legend = Text()
-    items = (
-        ("• ", REAL_POINT_RGB, "real  "),
-        ("• ", FAKE_POINT_RGB, "generated  "),
-        ("◆ ", BOTH_POINT_RGB, "both  "),
-        ("+ ", MODE_RGB, "mode G misses  "),
-    )
-    for symbol, rgb, label in items:
-        legend.append(symbol, style=f"bold {hex_of(rgb)}")
-        legend.append(label)
-    legend.append("  ")
-    legend.append(" D≈1 real ", style=f"on {hex_of(SURFACE_REAL_RGB)}")
-    legend.append(" D=½ ", style=f"on {hex_of(SURFACE_NEUTRAL_RGB)}")
-    legend.append(" D≈0 fake ", style=f"on {hex_of(SURFACE_FAKE_RGB)}")
-    return legend
+    entries = [Text.assemble((symbol, f"bold {hex_of(rgb)}"), label) for symbol, rgb, label in (
+        ("• ", REAL_POINT_RGB, "real"),
+        ("• ", FAKE_POINT_RGB, "generated"),
+        ("◆ ", BOTH_POINT_RGB, "both"),
+        ("+ ", MODE_RGB, "mode G misses"),
+    )]
+    entries.append(Text.assemble(  # D's surface, as one bar from real to fake
+        (" D≈1 real ", f"on {hex_of(SURFACE_REAL_RGB)}"),
+        (" D=½ ", f"on {hex_of(SURFACE_NEUTRAL_RGB)}"),
+        (" D≈0 fake ", f"on {hex_of(SURFACE_FAKE_RGB)}")))
+    lines = [Text()]
+    for entry in entries:
+        if lines[-1].cell_len and lines[-1].cell_len + _LEGEND_GAP + entry.cell_len > width:
+            lines.append(Text())
+        if lines[-1].cell_len:
+            lines[-1].append(" " * _LEGEND_GAP)
+        lines[-1].append_text(entry)
+    return lines

@@ -83,8 +83,7 @@ class SamplesPanel(Widget):
             return [Strip([Segment("waiting for samples…", Style(dim=True))])] if s is None else []
         if isinstance(s, ToySamples):
             console = self.app.console
-            legend = [Strip(line) for line in console.render_lines(
-                toy_legend(), console.options.update_width(width), pad=False)]
+            legend = [Strip(line.render(console)) for line in toy_legend(width)]
             if height < _FULL_LEGEND_HEIGHT:  # compact: the plot matters more than the key to it
                 legend = legend[:1]
             body = toy_strips(s, width=width, height=max(height - len(legend), 1),
