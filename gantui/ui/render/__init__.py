@@ -5,10 +5,11 @@ Kept apart from the widgets so that they can be tested and timed without an App.
 
 from gantui.ui.render.colors import resolve_color_system
 from gantui.ui.render.decimate import decimate, envelope_series
-from gantui.ui.render.halfblock import image_grid_strips, image_strips
+from gantui.ui.render.halfblock import image_grid_strips, image_strips, legible_count
 from gantui.ui.render.toy import toy_legend, toy_strips
 
 __all__ = [
-    "decimate", "envelope_series", "image_grid_strips", "image_strips", "resolve_color_system",
+    "decimate", "envelope_series", "image_grid_strips", "image_strips", "legible_count",
+    "resolve_color_system",
     "toy_legend", "toy_strips",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "halfblock_cells",
     "image_grid_strips",
     "image_strips",
+    "legible_count",
     "pack_cells",
 ]
 
@@ -36,6 +37,7 @@ __all__ = [
 GLYPHS = (" ", "▀", "▄", "•", "◆", "+")
 _CODE_BITS = 25  # a colour code + 1 is at most 2**24, so it fits in 25 bits
 _CODE_MASK = (1 << _CODE_BITS) - 1
+MIN_TILE_PX = 12  # images are not shrunk below this many pixels a side: smaller, a grid shows only colour
 
 
 def pack_cells(glyph: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -141,6 +143,20 @@ def grid_layout(
             best = candidate
     _, _, cols, rows, tile_h, tile_w = best
     return cols, rows, tile_h, tile_w
+
+
+def legible_count(n: int, img_h: int, img_w: int, width: int, height: int, gap: int = 1) -> int:
+    """How many of ``n`` images fit in ``width`` x ``height`` cells with none below ``MIN_TILE_PX``.
+
+    Images smaller than that keep their own size. A panel too small for all 64 samples of the fixed
+    noise batch shows the first ones legibly rather than every one as a smudge of a few pixels
+    (64 digits of 8x8 in a 32x22 panel were 2x2 pixels each). At least one is always shown.
+    """
+    scale = min(1.0, MIN_TILE_PX / max(img_h, img_w, 1))
+    tile_h, tile_w = max(1, math.floor(img_h * scale)), max(1, math.floor(img_w * scale))
+    cols = (width + gap) // (tile_w + gap)
+    rows = (height + gap) // (math.ceil(tile_h / 2) + gap)
+    return max(1, min(n, cols * rows))
 
 
 def _resize(images: np.ndarray, tile_h: int, tile_w: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from gantui.protocol import ImageSamples, ToySamples
-from gantui.ui.render import image_grid_strips, toy_legend, toy_strips
+from gantui.ui.render import image_grid_strips, legible_count, toy_legend, toy_strips
 
 __all__ = ["SamplesPanel"]
 
@@ -35,6 +35,7 @@ class SamplesPanel(Widget):
         self._real: bool | None = None  # None: the default for the kind of data (see real_shown)
         self._strips: list[Strip] = []
         self._key: tuple[object, ...] | None = None
+        self._shown: int | None = None  # images the grid has room for (None: all of them)
         self.border_title = "samples"
 
     def show(self, samples: ImageSamples | ToySamples) -> None:
@@ -62,8 +63,9 @@ class SamplesPanel(Widget):
         if s is None:
             self.border_title = "samples"
         elif isinstance(s, ImageSamples):
-            self.border_title = f"generated │ real · step {s.step:,}" if self.real_shown else \
-                f"generated · step {s.step:,}"
+            what = "generated │ real" if self.real_shown else "generated"
+            count = f" {self._shown}/{len(s.fake)}" if self._shown is not None else ""  # before the step,
+            self.border_title = f"{what}{count} · step {s.step:,}"  # which the header shows anyway
         else:
             self.border_title = f"2-D samples · step {s.step:,}"
 
@@ -89,11 +91,17 @@ class SamplesPanel(Widget):
             body = toy_strips(s, width=width, height=max(height - len(legend), 1),
                               color_system=self.color_system, show_real=self.real_shown)
             return [*body, *legend]
-        if not self.real_shown or s.real.size == 0:
-            return image_grid_strips(s.fake, width=width, height=height, color_system=self.color_system)
-        half = (width - _GAP) // 2
-        fake = image_grid_strips(s.fake, width=half, height=height, color_system=self.color_system)
-        real = image_grid_strips(s.real, width=half, height=height, color_system=self.color_system)
+        side_by_side = self.real_shown and s.real.size > 0
+        half = (width - _GAP) // 2 if side_by_side else width
+        n, img_h, img_w, _ = s.fake.shape
+        shown = legible_count(n, img_h, img_w, half, height)
+        if (shown if shown < n else None) != self._shown:
+            self._shown = shown if shown < n else None
+            self._update_title()
+        fake = image_grid_strips(s.fake[:shown], width=half, height=height, color_system=self.color_system)
+        if not side_by_side:
+            return fake
+        real = image_grid_strips(s.real[:shown], width=half, height=height, color_system=self.color_system)
         gap = Strip.blank(_GAP, _PLAIN)
         rows = max(len(fake), len(real))
         fake += [Strip.blank(half, _PLAIN)] * (rows - len(fake))
