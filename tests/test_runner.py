@@ -69,6 +69,16 @@ def test_first_event_reports_the_configured_state(running) -> None:
     assert (s.status, s.k, s.loss, s.lr_d) == ("running", 1, "nonsaturating", 1e-3)
     assert (s.is_toy, s.dataset) == (True, "ring8")
     assert s.loss_description
+    assert s.critic is False  # a BCE logit: the dashboard may show σ(v) as D's probability
+
+
+def test_the_state_says_whether_d_is_a_critic_under_the_applied_loss(running) -> None:
+    runner, events = running
+    pause(runner, events)
+    for loss, critic in [("wgan-gp", True), ("lsgan", True), ("fgan-js", False), ("minimax", False)]:
+        mark = len(events)
+        runner.send(SetLoss(loss))
+        assert state_after(events, f"loss = {loss}", after=mark).state.critic is critic
 
 
 def test_pause_stops_progress_and_step_advances_exactly_one_iteration(running) -> None:

@@ -419,7 +419,7 @@ class Runner:
             loss=t.knobs.loss, loss_description=t.loss.description, lr_d=t.knobs.lr_d, lr_g=t.knobs.lr_g,
             frozen_d=t.knobs.frozen_d, frozen_g=t.knobs.frozen_g, preset=self.cfg.preset,
             dataset=self.cfg.data.name, device=str(t.device), is_toy=self.observer.is_toy,
-            run_dir=str(self.folder.path) if self.folder else "", memory=s.memory(),
+            run_dir=str(self.folder.path) if self.folder else "", memory=s.memory(), critic=t.loss.critic,
         )
 
     def _emit_state(self, reason: str) -> None:

@@ -65,6 +65,7 @@ class RunState:
     is_toy: bool
     run_dir: str
     memory: str = ""  # e.g. "1.2/80 GiB" on CUDA
+    critic: bool = False  # D's output under this loss is a score, not a logit: σ(v) is no probability
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ class PlotInputs(NamedTuple):
     history: int
     markers: int
     loss: str
+    critic: bool
     sizes: tuple[object, ...]
 
 MIN_SIZE = (60, 16)
@@ -192,8 +193,9 @@ class GanApp(App[RunResult]):
 
     # ---------------------------------------------------------------- drawing
     def _plot_inputs(self) -> PlotInputs:
-        loss = self.run_state.loss if self.run_state else ""
-        return PlotInputs(self.history.version, self.markers.version, loss, tuple(p.size for p in self.plots))
+        state = self.run_state
+        return PlotInputs(self.history.version, self.markers.version, state.loss if state else "",
+                          state.critic if state else False, tuple(p.size for p in self.plots))
 
     def plot_tick(self) -> None:
         """The refresh timer: the header every tick; the plots when they changed, within the budget.
@@ -219,7 +221,7 @@ class GanApp(App[RunResult]):
         self._drawn = drawn
         start = time.thread_time()
         for plot in self.plots:
-            plot.redraw(self.history, self.markers, drawn.loss)
+            plot.redraw(self.history, self.markers, drawn.loss, drawn.critic)
         # Renders happen later, in the compositor: the last ones stand in for the coming ones.
         cost = time.thread_time() - start + sum(plot.render_seconds for plot in self.plots)
         self._next_history_draw = time.monotonic() + cost / self.plot_budget

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
-    "CRITIC_LOSSES",
     "DIVERGENCE",
     "GAME",
     "LN2",
@@ -24,7 +23,6 @@ __all__ = [
 ]
 
 LN2 = math.log(2.0)
-CRITIC_LOSSES = frozenset({"wgan", "wgan-gp"})
 
 # L_G at D = ½ for the losses whose L_D is the BCE sum (GAN_THEORY.md's table).
 _BCE_LOSS_G_AT_OPTIMUM = {"nonsaturating": LN2, "dragan": LN2, "minimax": -LN2, "maxlikelihood": -0.5}
@@ -49,6 +47,11 @@ class PlotSpec:
     series: tuple[Series, ...]
     references: Callable[[str], tuple[tuple[float, str], ...]]
     ylim: tuple[float, float] | None = None
+    critic: PlotSpec | None = None  # what the plot shows instead while D is a critic (RunState.critic)
+
+    def variant(self, critic: bool) -> PlotSpec:
+        """The spec to draw: a critic's variant where there is one and the trainer reports a critic."""
+        return self.critic if critic and self.critic is not None else self
 
 
 def loss_references(loss: str) -> tuple[tuple[float, str], ...]:
@@ -60,10 +63,17 @@ def loss_references(loss: str) -> tuple[tuple[float, str], ...]:
     return ((2 * LN2, "2 ln 2"), (g, g_label))
 
 
+# Under a critic's loss (WGAN, hinge, LSGAN, relativistic, most f-GANs) v is a score, not a logit:
+# σ(v) is no probability, and pins to 0 or 1 as a WGAN critic's scores drift. The game plot shows
+# the raw means instead (for WGAN their gap E v(x) − E v(G(z)) is Ŵ; LSGAN's v* is D* itself).
 GAME = PlotSpec(
     id="plot-game", title="D(x), D(G(z))",
     series=(Series("d_real", "D(x)", "green"), Series("d_fake", "D(G(z))", "red")),
     references=lambda loss: ((0.5, "½"),), ylim=(0.0, 1.0),
+    critic=PlotSpec(
+        id="plot-game", title="critic v(x), v(G(z))",
+        series=(Series("v_real", "v(x)", "green"), Series("v_fake", "v(G(z))", "red")),
+        references=lambda loss: ()),
 )
 LOSSES = PlotSpec(
     id="plot-losses", title="L_D, L_G",

@@ -41,16 +41,18 @@ class MetricPlot(PlotextPlot):
         finally:
             self.render_seconds = time.thread_time() - start
 
-    def redraw(self, history: MetricsHistory, markers: Markers, loss: str) -> None:
-        """Rebuild the figure from ``history``; plotext renders it on the next frame."""
+    def redraw(self, history: MetricsHistory, markers: Markers, loss: str, critic: bool = False) -> None:
+        """Rebuild the figure from ``history`` for ``loss`` (``critic``: D's v is a score, not a logit);
+        plotext renders it on the next frame."""
         plt = self.plt
         plt.clear_figure()
-        references = self.spec.references(loss)
+        spec = self.spec.variant(critic)
+        references = spec.references(loss)
         labels = ", ".join(label for _y, label in references)
-        plt.title(self.spec.title + (f"   ┈ {labels}" if labels else ""))
+        plt.title(spec.title + (f"   ┈ {labels}" if labels else ""))
         columns = max(self.size.width - _AXIS_COLUMNS, 10)
         lo_step, hi_step, drawn = np.inf, -np.inf, set()
-        for series in self.spec.series:
+        for series in spec.series:
             step, low, high = history.series(series.name)
             finite = np.isfinite(step) & np.isfinite(low) & np.isfinite(high)
             if not finite.any():
@@ -63,11 +65,11 @@ class MetricPlot(PlotextPlot):
             lo_step, hi_step = min(lo_step, xs[0]), max(hi_step, xs[-1])
             drawn.add(series.yside)
         if not drawn:
-            plt.title(self.spec.title + "  (no data yet)")
+            plt.title(spec.title + "  (no data yet)")
             self.refresh()
             return
-        if self.spec.ylim is not None and "left" in drawn:
-            plt.ylim(*self.spec.ylim)
+        if spec.ylim is not None and "left" in drawn:
+            plt.ylim(*spec.ylim)
         if "left" in drawn:
             for y, _label in references:
                 plt.hline(y, color="gray")
