@@ -90,7 +90,8 @@ def run_headless(session: Session, console: Console | None = None) -> int:
                                 rate=f"{sps:,.0f} it/s" if math.isfinite(sps) else "")
                 if time.monotonic() - last_line >= cfg.log.headless_every_s:
                     last_line = time.monotonic()
-                    progress.console.print(metrics_line(row))
+                    # One line whatever the width: piped to a log, a console is 80 columns wide.
+                    progress.console.print(metrics_line(row), soft_wrap=True)
             elif isinstance(event, Notice) and event.level == "warning":
                 progress.console.print(f"[yellow]warning:[/] {event.message}")
             elif isinstance(event, Failure):
