@@ -23,9 +23,15 @@ EXIT_DIVERGED = 3
 
 
 def metrics_line(row: dict[str, float]) -> str:
-    """One compact line of the newest read-out, in the GAN's own words."""
+    """One compact line of the newest read-out, in the GAN's own words.
+
+    A critic's raw scores (reported only for critics) replace σ(v), which is no probability there.
+    """
     parts = [f"step {int(row['step']):>7}"]
-    fields = (("d_real", "D(x) {:.3f}"), ("d_fake", "D(G(z)) {:.3f}"), ("loss_d", "L_D {:.4f}"),
+    game = ((("v_real", "v(x) {:.3f}"), ("v_fake", "v(G(z)) {:.3f}"))
+            if math.isfinite(row.get("v_real", math.nan)) else
+            (("d_real", "D(x) {:.3f}"), ("d_fake", "D(G(z)) {:.3f}")))
+    fields = (*game, ("loss_d", "L_D {:.4f}"),
               ("loss_g", "L_G {:.4f}"), ("jsd_bound", "JSD>= {:.4f}"), ("fdiv_bound", "f-div>= {:.4f}"),
               ("w_estimate", "W {:.4f}"), ("jsd_probe", "JSD_probe {:.4f}"), ("jsd_true", "JSD {:.4f}"),
               ("modes", "modes {:.0f}"), ("hq", "hq {:.1%}"), ("steps_per_sec", "{:.0f} it/s"))

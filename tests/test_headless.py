@@ -21,6 +21,13 @@ def test_metrics_line_names_each_figure_and_skips_what_was_not_measured() -> Non
                                  "JSD>= 0.1505  hq 50.0%  157 it/s")
 
 
+def test_metrics_line_shows_a_critics_raw_scores_not_sigmoids() -> None:
+    row = {"step": 900.0, "d_real": 0.00001, "d_fake": 0.0, "v_real": -11.52, "v_fake": -14.7349,
+           "loss_d": -3.1, "loss_g": 14.73, "w_estimate": 3.2149, "steps_per_sec": 51.0}
+    assert metrics_line(row) == ("step     900  v(x) -11.520  v(G(z)) -14.735  L_D -3.1000  L_G 14.7300  "
+                                 "W 3.2149  51 it/s")
+
+
 def test_metric_lines_stay_whole_on_a_narrow_console(tmp_path: Path) -> None:
     """A 60-column console (a log file is 80) used to push "157 it/s" onto a line of its own."""
     session = Session.create(smoke_config("log.headless_every_s=0.1"), run_dir=tmp_path / "run")
