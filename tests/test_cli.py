@@ -73,14 +73,18 @@ def test_divergence_stops_headless_with_exit_3_and_the_last_good_checkpoint(tmp_
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path: Path, sig: signal.Signals) -> None:
-    common = ["--preset", "smoke", "--headless", "--set", "log.checkpoint_every=0", "--set", "log.every=10"]
-    gantui(*common, "--steps", "400", "--run-dir", "straight", cwd=tmp_path)
+    """Cut a run by a signal, resume it to step T, and compare with a run straight to T.
 
+    The cut run is configured for far more steps than it can take before the signal lands (the
+    smoke preset runs ~600 it/s: a 400-step run had finished before a stalled parent sent it), and
+    T is chosen after the cut. ``train.steps`` only says when to stop, so both runs see the same
+    streams.
+    """
+    common = ["--preset", "smoke", "--headless", "--set", "log.checkpoint_every=0", "--set", "log.every=10"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "gantui", *common, "--steps", "400", "--run-dir", "cut"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True,
-                            stdin=subprocess.DEVNULL)
+    cut_run = [sys.executable, "-m", "gantui", *common, "--steps", "1000000", "--run-dir", "cut"]
+    proc = subprocess.Popen(cut_run, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, stdin=subprocess.DEVNULL)
     for line in proc.stdout:  # wait (bounded by the run itself) until training is under way
         if line.startswith("step"):
             break
@@ -91,11 +95,13 @@ def test_a_signal_saves_and_resume_matches_an_uninterrupted_run(tmp_path: Path, 
     cut = list((tmp_path / "cut" / "checkpoints").glob("final-*.pt"))
     assert len(cut) == 1
     stopped_at = torch.load(cut[0], weights_only=True)["step"]
-    assert 0 < stopped_at < 400, "the signal should arrive mid-run"
+    assert 0 < stopped_at < 1_000_000, "the signal should arrive mid-run"
 
-    gantui("--resume", "cut", "--headless", cwd=tmp_path)
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "final-0000400.pt", weights_only=True)
-    b = torch.load(tmp_path / "cut" / "checkpoints" / "final-0000400.pt", weights_only=True)
+    target = str(stopped_at + 200)
+    gantui(*common, "--steps", target, "--run-dir", "straight", cwd=tmp_path)
+    gantui("--resume", "cut", "--headless", "--steps", target, cwd=tmp_path)
+    a = torch.load(tmp_path / "straight" / "checkpoints" / f"final-{int(target):07d}.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut" / "checkpoints" / f"final-{int(target):07d}.pt", weights_only=True)
     for player in ("G", "D"):
         for key in a[player]:
             assert torch.equal(a[player][key], b[player][key]), (player, key)
