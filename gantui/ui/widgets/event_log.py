@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from gantui.protocol import Failure, Intervention, Notice
 
 __all__ = ["EventLog"]
+
+_INDENT = " " * 8  # the width of a step column entry ("  12,345 "): wrapped lines start under the text
 
 
 class EventLog(RichLog):
@@ -18,11 +21,37 @@ class EventLog(RichLog):
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_lines=1000, wrap=True, markup=False, highlight=False, **kwargs)
+        # min_width=1: RichLog renders every line at least 78 cells wide by default, which in a side
+        # panel put the end of each long line behind a horizontal scrollbar instead of wrapping it.
+        super().__init__(max_lines=1000, min_width=1, wrap=True, markup=False, highlight=False, **kwargs)
         self.border_title = "events"
+        self._pending: list[tuple[Text | None, Text]] = []  # written before the panel had a width
 
-    def _line(self, step: int, body: Text) -> None:
-        self.write(Text.assemble((f"{step:>7,} ", "dim"), body))
+    def _line(self, step: int | None, body: Text) -> None:
+        """``body`` after the step (None: a continuation), wrapped under itself: the steps stay a column."""
+        self._pending.append((Text(f"{step:>7,} " if step is not None else _INDENT, style="dim"), body))
+        self._flush()
+
+    def _raw(self, body: Text) -> None:
+        """A line of its own (a traceback, a note), wrapped by RichLog from the left edge."""
+        self._pending.append((None, body))
+        self._flush()
+
+    def _flush(self) -> None:
+        # One column spare for the vertical scrollbar, which appears once the log fills the panel.
+        width = self.scrollable_content_region.width - len(_INDENT) - 1
+        if width < 12:  # not laid out yet: on_resize writes these
+            return
+        pending, self._pending = self._pending, []
+        for prefix, body in pending:
+            if prefix is None:
+                self.write(body)
+                continue
+            for i, line in enumerate(body.wrap(self.app.console, width)):
+                self.write(Text.assemble(prefix if i == 0 else _INDENT, line))
+
+    def on_resize(self, event: Resize) -> None:  # RichLog's own handler runs as well (Textual walks the MRO)
+        self._flush()
 
     def intervention(self, event: Intervention) -> None:
         # The runner's details often name the kind already ("k = 3"): then the detail alone says it.
@@ -38,10 +67,10 @@ class EventLog(RichLog):
     def failure(self, event: Failure) -> None:
         self._line(event.step, Text(f"FAILED: {event.message}", style="bold red"))
         if event.checkpoint:
-            self.write(Text(f"        last good checkpoint: {event.checkpoint} (u: roll back)", style="red"))
+            self._line(None, Text(f"last good checkpoint: {event.checkpoint} (u: roll back)", style="red"))
         if event.detail:
-            self.write(Text(event.detail.rstrip(), style="dim red"))
+            self._raw(Text(event.detail.rstrip(), style="dim red"))
 
     def note(self, text: str) -> None:
         """A line from the dashboard itself (e.g. 'saving final checkpoint…')."""
-        self.write(Text(text, style="italic"))
+        self._raw(Text(text, style="italic"))
