@@ -300,22 +300,30 @@ async def test_failure_shows_in_header_and_log_and_the_app_stays_up():
 
 
 @run_async
-async def test_long_log_lines_wrap_within_the_panel():
-    """A checkpoint path is longer than the side panel: it wraps, with no horizontal scrolling."""
+async def test_long_log_lines_wrap_within_the_panel_at_any_width():
+    """A checkpoint path is longer than the side panel: it wraps under its text, never scrolls sideways,
+    and wraps again when the terminal is resized (RichLog alone wraps a line once, when written)."""
     app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(140, 36)) as pilot:
         await started(pilot, controller)
         path = "/home/someone/experiments/runs/20261202-180600-ring8/checkpoints/periodic-0005000.pt"
-        controller.push(intervention(5000, "checkpoint", f"saved {path}"))
+        controller.push(intervention(5000, "checkpoint", f"saved {path}"),
+                        intervention(12_345_678, "k", "k = 2 after a long run, a step wider than the column"))
         await pilot.pause()
         log = app.query_one(EventLog)
-        width = log.scrollable_content_region.width
-        assert 20 < width < len(path)
-        assert len(log.lines) >= 2 and all(line.cell_length <= width for line in log.lines)
-        assert log.virtual_size.width <= width
-        assert "".join(line.text.strip() for line in log.lines).endswith("periodic-0005000.pt")
-        assert log.lines[0].text.startswith("  5,000 saved")
-        assert all(line.text.startswith(" " * 8) for line in log.lines[1:])  # wrapped under the text
+        for size in ((140, 36), (100, 30), (120, 36)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            width = log.scrollable_content_region.width
+            assert 20 < width < len(path), size
+            assert all(line.cell_length <= width for line in log.lines), size
+            assert log.virtual_size.width <= width, size
+            texts = [line.text for line in log.lines]
+            first = [i for i, text in enumerate(texts) if text.startswith("  5,000 saved")]
+            later = texts.index(next(t for t in texts if t.startswith("12,345,678 k = 2")))
+            assert first == [0] and all(t.startswith(" " * 8) for t in texts[1:later]), texts
+            assert all(t.startswith(" " * 11) for t in texts[later + 1:]), texts  # under a wider step
+            assert "".join(t.strip() for t in texts[:later]).endswith("periodic-0005000.pt")
 
 
 # ---------------------------------------------------------------- quitting and restarting

@@ -10,8 +10,18 @@ from __future__ import annotations
 import math
 
 import pytest
-from fakes import LOSSES, PRESETS, FakeController, metrics_batch, run_async, run_state, state_changed
+from fakes import (
+    LOSSES,
+    PRESETS,
+    FakeController,
+    intervention,
+    metrics_batch,
+    run_async,
+    run_state,
+    state_changed,
+)
 
+from gantui.protocol import METRIC_NAMES, MetricsBatch
 from gantui.ui.app import GanApp
 from gantui.ui.plot_specs import DIVERGENCE, GAME, loss_references
 from gantui.ui.plot_specs import LOSSES as LOSS_PLOT
@@ -70,3 +80,29 @@ async def test_the_game_plot_follows_the_reported_loss():
         app.plot_tick()  # a loss switch is drawn at the next tick, whatever the budget
         text = game_plot_text(app)
         assert "D(x), D(G(z))   ┈ ½" in text and "critic" not in text
+
+
+@run_async
+async def test_every_plot_spans_the_whole_history_and_shows_a_switch_marker(monkeypatch):
+    """A critic's raw scores start at the switch; its plot still spans the run and marks the switch."""
+    app = GanApp(FakeController(), losses=LOSSES, presets=PRESETS)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.plot_timer.pause()
+        before, after = metrics_batch(0, 100), metrics_batch(2000, 100)  # steps 0–1980, 2000–3980
+        v = [METRIC_NAMES.index("v_real"), METRIC_NAMES.index("v_fake")]
+        values = before.values.copy()
+        values[:, v] = float("nan")  # under the BCE loss the trainer reports no raw scores
+        app.controller.push(state_changed(run_state(loss="wgan-gp", critic=True)),
+                            MetricsBatch(columns=before.columns, values=values), after,
+                            intervention(2000, "loss", "loss = wgan-gp"))
+        await pilot.pause()
+        calls: dict[str, list[tuple[str, tuple]]] = {}
+        for plot in app.plots:
+            for name in ("vline", "xlim"):
+                original = getattr(plot.plt, name)
+                monkeypatch.setattr(plot.plt, name, lambda *a, _o=original, _n=name, _id=plot.id, **kw:
+                                    (calls.setdefault(_id, []).append((_n, a)), _o(*a, **kw))[1])
+        app.refresh_plots()
+        for plot_id in ("plot-game", "plot-losses", "plot-divergence"):
+            assert ("vline", (2000,)) in calls[plot_id], plot_id
+            assert ("xlim", (0.0, 3980.0)) in calls[plot_id], plot_id

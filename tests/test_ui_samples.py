@@ -25,6 +25,9 @@ from gantui.ui.widgets.samples_panel import SamplesPanel
     (64, 8, 100, 40, 64),
     # Not room for even one at 12 px: one is still shown (shrunk to fit).
     (64, 28, 3, 1, 1),
+    # 47 px shrinks to exactly 12 (not 11, as 47 * (12 / 47) floors to in floating point):
+    # (35+1)//13 = 2 columns, (6+1)//7 = 1 row; at 11 px it would be (35+1)//12 = 3 columns.
+    (64, 47, 35, 6, 2),
 ])
 def test_legible_count(n: int, side: int, width: int, height: int, expected: int) -> None:
     assert legible_count(n, side, side, width, height) == expected

@@ -65,7 +65,8 @@ def loss_references(loss: str) -> tuple[tuple[float, str], ...]:
 
 # Under a critic's loss (WGAN, hinge, LSGAN, relativistic, most f-GANs) v is a score, not a logit:
 # σ(v) is no probability, and pins to 0 or 1 as a WGAN critic's scores drift. The game plot shows
-# the raw means instead (for WGAN their gap E v(x) − E v(G(z)) is Ŵ; LSGAN's v* is D* itself).
+# the raw means instead (for WGAN their gap is Ŵ on training batches; under LSGAN's 0-1-1 coding,
+# v* is D* itself).
 GAME = PlotSpec(
     id="plot-game", title="D(x), D(G(z))",
     series=(Series("d_real", "D(x)", "green"), Series("d_fake", "D(G(z))", "red")),

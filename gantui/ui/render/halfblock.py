@@ -146,14 +146,19 @@ def grid_layout(
 
 
 def legible_count(n: int, img_h: int, img_w: int, width: int, height: int, gap: int = 1) -> int:
-    """How many of ``n`` images fit in ``width`` x ``height`` cells with none below ``MIN_TILE_PX``.
+    """How many of ``n`` images fit in ``width`` x ``height`` cells, the longer side of none below
+    ``MIN_TILE_PX`` pixels.
 
     Images smaller than that keep their own size. A panel too small for all 64 samples of the fixed
     noise batch shows the first ones legibly rather than every one as a smudge of a few pixels
-    (64 digits of 8x8 in a 32x22 panel were 2x2 pixels each). At least one is always shown.
+    (64 digits of 8x8 in a 32x22 panel were 2x2 pixels each). At least one is always shown, shrunk
+    further if even one does not fit.
     """
-    scale = min(1.0, MIN_TILE_PX / max(img_h, img_w, 1))
-    tile_h, tile_w = max(1, math.floor(img_h * scale)), max(1, math.floor(img_w * scale))
+    longer = max(img_h, img_w, 1)
+    if longer <= MIN_TILE_PX:
+        tile_h, tile_w = img_h, img_w
+    else:  # integer arithmetic: 47 * (12 / 47) floors to 11 in floating point
+        tile_h, tile_w = max(1, img_h * MIN_TILE_PX // longer), max(1, img_w * MIN_TILE_PX // longer)
     cols = (width + gap) // (tile_w + gap)
     rows = (height + gap) // (math.ceil(tile_h / 2) + gap)
     return max(1, min(n, cols * rows))

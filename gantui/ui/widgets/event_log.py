@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
@@ -10,7 +12,7 @@ from gantui.protocol import Failure, Intervention, Notice
 
 __all__ = ["EventLog"]
 
-_INDENT = " " * 8  # the width of a step column entry ("  12,345 "): wrapped lines start under the text
+_MAX_ENTRIES = 1000
 
 
 class EventLog(RichLog):
@@ -23,54 +25,66 @@ class EventLog(RichLog):
     def __init__(self, **kwargs) -> None:
         # min_width=1: RichLog renders every line at least 78 cells wide by default, which in a side
         # panel put the end of each long line behind a horizontal scrollbar instead of wrapping it.
-        super().__init__(max_lines=1000, min_width=1, wrap=True, markup=False, highlight=False, **kwargs)
+        super().__init__(max_lines=_MAX_ENTRIES * 4, min_width=1, wrap=True, markup=False, highlight=False,
+                         **kwargs)
         self.border_title = "events"
-        self._pending: list[tuple[Text | None, Text]] = []  # written before the panel had a width
+        # What was logged, kept to wrap again when the width changes (RichLog wraps once, on write).
+        self._entries: deque[tuple[int | None, Text]] = deque(maxlen=_MAX_ENTRIES)
+        self._wrapped_at = 0  # the width the written lines were wrapped to (0: none written yet)
 
-    def _line(self, step: int | None, body: Text) -> None:
-        """``body`` after the step (None: a continuation), wrapped under itself: the steps stay a column."""
-        self._pending.append((Text(f"{step:>7,} " if step is not None else _INDENT, style="dim"), body))
-        self._flush()
-
-    def _raw(self, body: Text) -> None:
-        """A line of its own (a traceback, a note), wrapped by RichLog from the left edge."""
-        self._pending.append((None, body))
-        self._flush()
-
-    def _flush(self) -> None:
+    def _text_width(self) -> int:
         # One column spare for the vertical scrollbar, which appears once the log fills the panel.
-        width = self.scrollable_content_region.width - len(_INDENT) - 1
-        if width < 12:  # not laid out yet: on_resize writes these
+        return self.scrollable_content_region.width - 1
+
+    def _add(self, step: int | None, body: Text) -> None:
+        """Log ``body`` after ``step`` (None: a line of its own, from the left edge)."""
+        self._entries.append((step, body))
+        if self._wrapped_at and self._wrapped_at == self._text_width():
+            self._write(step, body, self._wrapped_at)
+        else:
+            self._rewrap()
+
+    def _write(self, step: int | None, body: Text, width: int) -> None:
+        if step is None:
+            self.write(body, width=width)
             return
-        pending, self._pending = self._pending, []
-        for prefix, body in pending:
-            if prefix is None:
-                self.write(body)
-                continue
-            for i, line in enumerate(body.wrap(self.app.console, width)):
-                self.write(Text.assemble(prefix if i == 0 else _INDENT, line))
+        prefix = Text(f"{step:>7,} ", style="dim")  # wider past 999,999: the indent follows it
+        indent = " " * prefix.cell_len
+        for i, line in enumerate(body.wrap(self.app.console, max(width - prefix.cell_len, 8))):
+            self.write(Text.assemble(prefix if i == 0 else indent, line), width=width)
+
+    def _rewrap(self) -> None:
+        width = self._text_width()
+        if width < 20:  # not laid out yet (or hidden as too small): wrap when there is room
+            return
+        self.clear()
+        self._wrapped_at = width
+        for step, body in self._entries:
+            self._write(step, body, width)
 
     def on_resize(self, event: Resize) -> None:  # RichLog's own handler runs as well (Textual walks the MRO)
-        self._flush()
+        if self._text_width() != self._wrapped_at:
+            self._rewrap()
 
     def intervention(self, event: Intervention) -> None:
         # The runner's details often name the kind already ("k = 3"): then the detail alone says it.
         if event.kind.lower() in event.detail.lower():
-            self._line(event.step, Text(event.detail, style="cyan"))
+            self._add(event.step, Text(event.detail, style="cyan"))
         else:
-            self._line(event.step, Text.assemble((event.kind, "bold cyan"), " ", event.detail))
+            self._add(event.step, Text.assemble((event.kind, "bold cyan"), " ", event.detail))
 
     def notice(self, event: Notice) -> None:
         style = "yellow" if event.level == "warning" else ""
-        self._line(event.step, Text(event.message, style=style))
+        self._add(event.step, Text(event.message, style=style))
 
     def failure(self, event: Failure) -> None:
-        self._line(event.step, Text(f"FAILED: {event.message}", style="bold red"))
+        self._add(event.step, Text(f"FAILED: {event.message}", style="bold red"))
         if event.checkpoint:
-            self._line(None, Text(f"last good checkpoint: {event.checkpoint} (u: roll back)", style="red"))
+            self._add(None, Text(f"        last good checkpoint: {event.checkpoint} (u: roll back)",
+                                 style="red"))
         if event.detail:
-            self._raw(Text(event.detail.rstrip(), style="dim red"))
+            self._add(None, Text(event.detail.rstrip(), style="dim red"))
 
     def note(self, text: str) -> None:
         """A line from the dashboard itself (e.g. 'saving final checkpoint…')."""
-        self._raw(Text(text, style="italic"))
+        self._add(None, Text(text, style="italic"))

@@ -68,6 +68,11 @@ class MetricPlot(PlotextPlot):
             plt.title(spec.title + "  (no data yet)")
             self.refresh()
             return
+        # Every plot spans the whole logged history, so that the plots line up and every marker is
+        # on every plot, even one whose series began later (a critic's raw scores, after a switch).
+        logged = history.series("step")[0]
+        if len(logged):
+            lo_step, hi_step = min(lo_step, float(logged[0])), max(hi_step, float(logged[-1]))
         if spec.ylim is not None and "left" in drawn:
             plt.ylim(*spec.ylim)
         if "left" in drawn:

@@ -35,7 +35,6 @@ class SamplesPanel(Widget):
         self._real: bool | None = None  # None: the default for the kind of data (see real_shown)
         self._strips: list[Strip] = []
         self._key: tuple[object, ...] | None = None
-        self._shown: int | None = None  # images the grid has room for (None: all of them)
         self.border_title = "samples"
 
     def show(self, samples: ImageSamples | ToySamples) -> None:
@@ -64,10 +63,23 @@ class SamplesPanel(Widget):
             self.border_title = "samples"
         elif isinstance(s, ImageSamples):
             what = "generated │ real" if self.real_shown else "generated"
-            count = f" {self._shown}/{len(s.fake)}" if self._shown is not None else ""  # before the step,
-            self.border_title = f"{what}{count} · step {s.step:,}"  # which the header shows anyway
+            shown, n = self._grid(*self.size)[0], len(s.fake)
+            count = f" {shown}/{n}" if 0 < shown < n else ""  # before the step, which the header shows anyway
+            self.border_title = f"{what}{count} · step {s.step:,}"
         else:
             self.border_title = f"2-D samples · step {s.step:,}"
+
+    def on_resize(self) -> None:
+        self._update_title()  # how many images fit depends on the size
+
+    def _grid(self, width: int, height: int) -> tuple[int, int]:
+        """(images shown, width of one grid) for the image samples in ``width`` x ``height`` cells."""
+        s = self.samples
+        if not isinstance(s, ImageSamples) or width < 4 or height < 2:
+            return 0, width
+        half = (width - _GAP) // 2 if self.real_shown and s.real.size > 0 else width
+        n, img_h, img_w, _ = s.fake.shape
+        return legible_count(n, img_h, img_w, half, height), half
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
@@ -91,15 +103,9 @@ class SamplesPanel(Widget):
             body = toy_strips(s, width=width, height=max(height - len(legend), 1),
                               color_system=self.color_system, show_real=self.real_shown)
             return [*body, *legend]
-        side_by_side = self.real_shown and s.real.size > 0
-        half = (width - _GAP) // 2 if side_by_side else width
-        n, img_h, img_w, _ = s.fake.shape
-        shown = legible_count(n, img_h, img_w, half, height)
-        if (shown if shown < n else None) != self._shown:
-            self._shown = shown if shown < n else None
-            self._update_title()
+        shown, half = self._grid(width, height)
         fake = image_grid_strips(s.fake[:shown], width=half, height=height, color_system=self.color_system)
-        if not side_by_side:
+        if half == width:  # no real batch beside it
             return fake
         real = image_grid_strips(s.real[:shown], width=half, height=height, color_system=self.color_system)
         gap = Strip.blank(_GAP, _PLAIN)
