@@ -45,7 +45,7 @@ def row_text(panel: SamplesPanel, y: int) -> str:
 
 
 @run_async
-async def test_a_small_panel_shows_the_first_samples_at_full_size_and_says_how_many():
+async def test_a_panel_shows_the_samples_that_fit_at_full_size_and_says_how_many():
     """64 digits in 32 x 22 cells used to be 64 smudges of 2 x 2 pixels; now 12 legible ones."""
     app = PanelApp()
     async with app.run_test(size=(40, 30)) as pilot:
@@ -63,13 +63,8 @@ async def test_a_small_panel_shows_the_first_samples_at_full_size_and_says_how_m
         await pilot.pause()
         assert panel.border_title == "generated │ real 4/64 · step 4,000"
 
-
-@run_async
-async def test_a_panel_with_room_for_every_sample_shows_no_count():
-    app = PanelApp()
-    async with app.run_test(size=(40, 30)) as pilot:
-        panel = app.query_one(SamplesPanel)
-        panel.show(image_samples(n=9, side=8))
+        panel.toggle_real()
+        panel.show(image_samples(n=9, side=8))  # room for all 9 (3 x 3 tiles): no count
         await pilot.pause()
         assert panel.border_title == "generated · step 4,000"
         assert np.count_nonzero([row_text(panel, y).strip() for y in range(22)]) == 3 * 4  # 3 rows of tiles
