@@ -201,6 +201,12 @@ class MetricsHistory:
             step[0] = self._first_step[:n, col][ok][0]
         return step, self._min[:n, col][ok], self._max[:n, col][ok]
 
+    def step_range(self) -> tuple[float, float] | None:
+        """(first, last) step of the rows kept, or None before the first row."""
+        if self._n == 0:
+            return None
+        return float(self._step_lo[0]), float(self._step_hi[self._n - 1])
+
     def latest(self, name: str) -> float:
         """The most recent number logged for ``name`` (NaN if none ever was)."""
         col = self._names.get(name)

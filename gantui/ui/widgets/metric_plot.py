@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
 import numpy as np
 from textual.app import RenderResult
@@ -51,7 +50,7 @@ class MetricPlot(PlotextPlot):
         labels = ", ".join(label for _y, label in references)
         plt.title(spec.title + (f"   ┈ {labels}" if labels else ""))
         columns = max(self.size.width - _AXIS_COLUMNS, 10)
-        lo_step, hi_step, drawn = np.inf, -np.inf, set()
+        drawn: set[str] = set()  # the y-axes with data
         for series in spec.series:
             step, low, high = history.series(series.name)
             finite = np.isfinite(step) & np.isfinite(low) & np.isfinite(high)
@@ -62,28 +61,22 @@ class MetricPlot(PlotextPlot):
             if not xs:
                 continue
             plt.plot(xs, ys, label=series.label, color=series.color, yside=series.yside, marker="braille")
-            lo_step, hi_step = min(lo_step, xs[0]), max(hi_step, xs[-1])
             drawn.add(series.yside)
-        if not drawn:
+        logged = history.step_range()
+        if not drawn or logged is None:
             plt.title(spec.title + "  (no data yet)")
             self.refresh()
             return
         # Every plot spans the whole logged history, so that the plots line up and every marker is
         # on every plot, even one whose series began later (a critic's raw scores, after a switch).
-        logged = history.series("step")[0]
-        if len(logged):
-            lo_step, hi_step = min(lo_step, float(logged[0])), max(hi_step, float(logged[-1]))
+        lo_step, hi_step = logged
         if spec.ylim is not None and "left" in drawn:
             plt.ylim(*spec.ylim)
         if "left" in drawn:
             for y, _label in references:
                 plt.hline(y, color="gray")
-        for step, _kind, _detail in _markers_between(markers, lo_step, hi_step):
+        for step, _kind, _detail in markers.in_range(lo_step, hi_step):
             plt.vline(step, color="yellow")
         if hi_step > lo_step:
             plt.xlim(lo_step, hi_step)
         self.refresh()
-
-
-def _markers_between(markers: Markers, lo: float, hi: float) -> Sequence[tuple[int, str, str]]:
-    return list(markers.in_range(lo, hi))
