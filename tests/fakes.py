@@ -1,4 +1,5 @@
-"""A fake controller and fixed synthetic events for the dashboard's tests (no torch, no trainer thread).
+"""A fake controller, fixed synthetic events and Pilot helpers for the dashboard's tests (no torch, no
+trainer thread).
 
 Every array is a closed-form function of the step or built from a seeded generator, so snapshots of
 the dashboard are the same on every run.
@@ -11,6 +12,7 @@ import threading
 from dataclasses import replace
 
 import numpy as np
+from rich.console import Console
 
 from gantui.protocol import (
     METRIC_NAMES,
@@ -25,6 +27,7 @@ from gantui.protocol import (
     ToySamples,
     frozen_array,
 )
+from gantui.ui.app import GanApp
 
 LN2 = math.log(2.0)
 
@@ -172,3 +175,23 @@ def run_async(test):
         return asyncio.run(test(*args, **kwargs))
 
     return wrapper
+
+
+# ---------------------------------------------------------------- Pilot helpers
+def make_app(**kwargs) -> tuple[GanApp, FakeController]:
+    """The dashboard over a FakeController, with the test losses and presets."""
+    controller = FakeController()
+    return GanApp(controller, losses=LOSSES, presets=PRESETS, **kwargs), controller
+
+
+async def started(pilot, controller: FakeController, **state) -> None:
+    """Report a run state (``run_state(**state)``) and let the app handle it."""
+    controller.push(state_changed(run_state(**state)))
+    await pilot.pause()
+
+
+def text_of(widget) -> str:
+    """The plain text a Static-like widget shows (rendered at a fixed width)."""
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(widget.content)
+    return console.export_text()

@@ -13,17 +13,17 @@ import pytest
 from fakes import (
     LOSSES,
     PRESETS,
-    FakeController,
     failure,
-    image_samples,
     intervention,
+    make_app,
     metrics_batch,
     run_async,
     run_state,
+    started,
     state_changed,
+    text_of,
     toy_samples,
 )
-from rich.console import Console
 from textual.widgets import Footer, Input, OptionList
 
 from gantui.protocol import (
@@ -41,28 +41,13 @@ from gantui.protocol import (
     Step,
     Stop,
 )
-from gantui.ui.app import GanApp
 from gantui.ui.palette import palette_entries
 from gantui.ui.screens.help import HelpScreen
 from gantui.ui.screens.loss_picker import LossPicker
 from gantui.ui.screens.preset_name import PresetNameDialog
 from gantui.ui.widgets.controls_panel import ControlsPanel
 from gantui.ui.widgets.event_log import EventLog
-from gantui.ui.widgets.metric_plot import MetricPlot
 from gantui.ui.widgets.run_header import RunHeader
-from gantui.ui.widgets.samples_panel import SamplesPanel
-
-
-def make_app(**kwargs) -> tuple[GanApp, FakeController]:
-    controller = FakeController()
-    return GanApp(controller, losses=LOSSES, presets=PRESETS, **kwargs), controller
-
-
-def text_of(widget) -> str:
-    """The plain text a Static-like widget shows (rendered at a fixed width)."""
-    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(widget.content)
-    return console.export_text()
 
 
 def log_text(log: EventLog) -> str:
@@ -78,11 +63,6 @@ class Notes:
 
     def __call__(self, message, **kwargs) -> None:
         self.messages.append(str(message))
-
-
-async def started(pilot, controller: FakeController, **state) -> None:
-    controller.push(state_changed(run_state(**state)))
-    await pilot.pause()
 
 
 # ---------------------------------------------------------------- keys → commands
@@ -409,76 +389,6 @@ async def test_sink_after_exit_is_harmless():
     controller.push_from_thread(state_changed(run_state(k=9)))
 
 
-# ---------------------------------------------------------------- drawing only when needed
-@run_async
-async def test_metrics_only_append_and_the_timer_redraws_once_per_change(monkeypatch):
-    calls: list[str] = []
-    original = MetricPlot.redraw
-    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller)
-        app.plot_timer.pause()  # the test ticks by hand: no redraw comes from the clock
-        calls.clear()
-        controller.push(metrics_batch(0, 100))
-        await pilot.pause()
-        assert calls == []  # handling a MetricsBatch draws nothing
-        app.refresh_plots()
-        assert len(calls) == 3  # one redraw per plot
-        app.refresh_plots()
-        assert len(calls) == 3  # nothing new: no redraw
-        controller.push(metrics_batch(2000, 10))
-        await pilot.pause()
-        app.refresh_plots()
-        assert len(calls) == 6
-
-
-@run_async
-async def test_costly_plots_redraw_new_rows_within_the_budget_but_user_changes_at_once(monkeypatch):
-    """The timer spaces history-only redraws by their CPU cost / plot_budget; markers never wait."""
-    calls: list[str] = []
-    original = MetricPlot.redraw
-    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
-    app, controller = make_app(plot_budget=0.1)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller)
-        app.plot_timer.pause()  # the test ticks by hand
-        controller.push(metrics_batch(0, 100))
-        await pilot.pause()
-        for plot in app.plots:
-            plot.render_seconds = 10.0  # as if plotext took 10 s a plot: 30 s / 0.1 puts the next at 300 s
-        calls.clear()
-        app.refresh_plots()  # draws now; the cost it records spaces the next history-only draw
-        assert len(calls) == 3
-        controller.push(metrics_batch(5000, 10))
-        await pilot.pause()
-        calls.clear()
-        app.plot_tick()
-        assert calls == []  # new rows alone wait for the budget
-        assert "step 5,180" in text_of(app.query_one(RunHeader))  # the header still follows every tick
-        controller.push(intervention(5100))
-        await pilot.pause()
-        app.plot_tick()
-        assert len(calls) == 3  # a marker (something the user did) is drawn at the next tick
-
-
-@run_async
-async def test_real_samples_toggle_and_new_samples_replace_old():
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, is_toy=False)
-        panel = app.query_one(SamplesPanel)
-        controller.push(image_samples())
-        await pilot.pause()
-        assert panel.real_shown is False  # image grids show the real batch on request
-        await pilot.press("r")
-        assert panel.real_shown is True
-        controller.push(toy_samples(step=5000))
-        await pilot.pause()
-        assert panel.samples.step == 5000
-        assert controller.sent == []  # r is a display toggle, not a command
-
-
 @run_async
 async def test_resizing_below_the_minimum_says_so_and_recovers():
     app, controller = make_app()
@@ -506,46 +416,6 @@ def test_colors_setting_sets_textual_output_and_renderers(colors, system):
     app, _ = make_app(colors=colors)
     assert app.color_system == system
     assert app.console.color_system == system  # what Textual downgrades every frame to
-
-
-# ---------------------------------------------------------------- cost stays flat as the run grows
-@run_async
-async def test_a_million_rows_keep_the_history_bounded_and_redraws_flat():
-    """Redraw time at 1 000 000 rows is close to that at 10 000: the history and decimation bound it.
-
-    Times are compared as a ratio (the machine's speed cancels); 3× leaves room for timer noise while
-    an unbounded history (100× more points to draw) would fail it by far.
-    """
-    import time
-
-    app, controller = make_app(refresh_hz=0.2, history=2000)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await started(pilot, controller)
-
-        def redraw_seconds() -> float:
-            times = []
-            for _ in range(5):
-                start = time.thread_time()  # CPU time: a busy machine does not stretch it
-                for plot in app.plots:
-                    plot.redraw(app.history, app.markers, "nonsaturating")
-                    plot.render()  # plotext builds the figure here
-                times.append(time.thread_time() - start)
-            return sorted(times)[len(times) // 2]
-
-        rows, batch = 0, 1000
-        while rows < 10_000:
-            app.history.extend(metrics_batch(rows, batch, every=1))
-            rows += batch
-        at_10k = redraw_seconds()
-        while rows < 1_000_000:
-            app.history.extend(metrics_batch(rows, batch, every=1))
-            rows += batch
-        at_1m = redraw_seconds()
-        assert len(app.history) == 1_000_000  # rows seen …
-        assert app.history.buckets <= 2000  # … rows kept: bounded by the capacity
-        assert all(len(app.history.series(name)[0]) <= 2000 for name in ("d_real", "loss_d", "jsd_bound"))
-        print(f"redraw of 3 plots: {at_10k * 1e3:.1f} ms at 10k rows, {at_1m * 1e3:.1f} ms at 1M rows")
-        assert at_1m < 3 * at_10k
 
 
 def test_run_without_mouse_returns_the_restart_result():

@@ -11,14 +11,14 @@ import math
 
 import pytest
 from fakes import (
-    LOSSES,
-    PRESETS,
-    FakeController,
     intervention,
+    make_app,
     metrics_batch,
     run_async,
     run_state,
+    started,
     state_changed,
+    text_of,
 )
 
 from gantui.protocol import METRIC_NAMES, MetricsBatch
@@ -26,6 +26,7 @@ from gantui.ui.app import GanApp
 from gantui.ui.plot_specs import DIVERGENCE, GAME, loss_references
 from gantui.ui.plot_specs import LOSSES as LOSS_PLOT
 from gantui.ui.widgets.metric_plot import MetricPlot
+from gantui.ui.widgets.run_header import RunHeader
 
 LN2 = math.log(2)
 
@@ -64,10 +65,10 @@ def game_plot_text(app: GanApp) -> str:
 
 @run_async
 async def test_the_game_plot_follows_the_reported_loss():
-    app = GanApp(FakeController(), losses=LOSSES, presets=PRESETS)
+    app, controller = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         app.plot_timer.pause()  # the test ticks by hand
-        app.controller.push(state_changed(run_state(loss="wgan-gp", critic=True)), metrics_batch(0, 200))
+        controller.push(state_changed(run_state(loss="wgan-gp", critic=True)), metrics_batch(0, 200))
         await pilot.pause()
         app.plot_tick()
         text = game_plot_text(app)
@@ -75,7 +76,7 @@ async def test_the_game_plot_follows_the_reported_loss():
         # The fake scores are logit(D(G(z))) < 0 at the start (D(G(z)) = 0.15): a tick below zero.
         assert any(line.lstrip().startswith("-") for line in text.splitlines())
 
-        app.controller.push(state_changed(run_state(loss="nonsaturating")))
+        controller.push(state_changed(run_state(loss="nonsaturating")))
         await pilot.pause()
         app.plot_tick()  # a loss switch is drawn at the next tick, whatever the budget
         text = game_plot_text(app)
@@ -85,14 +86,14 @@ async def test_the_game_plot_follows_the_reported_loss():
 @run_async
 async def test_every_plot_spans_the_whole_history_and_shows_a_switch_marker(monkeypatch):
     """A critic's raw scores start at the switch; its plot still spans the run and marks the switch."""
-    app = GanApp(FakeController(), losses=LOSSES, presets=PRESETS)
+    app, controller = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         app.plot_timer.pause()
         before, after = metrics_batch(0, 100), metrics_batch(2000, 100)  # steps 0–1980, 2000–3980
         v = [METRIC_NAMES.index("v_real"), METRIC_NAMES.index("v_fake")]
         values = before.values.copy()
         values[:, v] = float("nan")  # under the BCE loss the trainer reports no raw scores
-        app.controller.push(state_changed(run_state(loss="wgan-gp", critic=True)),
+        controller.push(state_changed(run_state(loss="wgan-gp", critic=True)),
                             MetricsBatch(columns=before.columns, values=values), after,
                             intervention(2000, "loss", "loss = wgan-gp"))
         await pilot.pause()
@@ -106,3 +107,96 @@ async def test_every_plot_spans_the_whole_history_and_shows_a_switch_marker(monk
         for plot_id in ("plot-game", "plot-losses", "plot-divergence"):
             assert ("vline", (2000,)) in calls[plot_id], plot_id
             assert ("xlim", (0.0, 3980.0)) in calls[plot_id], plot_id
+
+
+# ---------------------------------------------------------------- drawing only when needed
+@run_async
+async def test_metrics_only_append_and_the_timer_redraws_once_per_change(monkeypatch):
+    calls: list[str] = []
+    original = MetricPlot.redraw
+    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        app.plot_timer.pause()  # the test ticks by hand: no redraw comes from the clock
+        calls.clear()
+        controller.push(metrics_batch(0, 100))
+        await pilot.pause()
+        assert calls == []  # handling a MetricsBatch draws nothing
+        app.refresh_plots()
+        assert len(calls) == 3  # one redraw per plot
+        app.refresh_plots()
+        assert len(calls) == 3  # nothing new: no redraw
+        controller.push(metrics_batch(2000, 10))
+        await pilot.pause()
+        app.refresh_plots()
+        assert len(calls) == 6
+
+
+@run_async
+async def test_costly_plots_redraw_new_rows_within_the_budget_but_user_changes_at_once(monkeypatch):
+    """The timer spaces history-only redraws by their CPU cost / plot_budget; markers never wait."""
+    calls: list[str] = []
+    original = MetricPlot.redraw
+    monkeypatch.setattr(MetricPlot, "redraw", lambda self, *a: (calls.append(self.id), original(self, *a)))
+    app, controller = make_app(plot_budget=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        app.plot_timer.pause()  # the test ticks by hand
+        controller.push(metrics_batch(0, 100))
+        await pilot.pause()
+        for plot in app.plots:
+            plot.render_seconds = 10.0  # as if plotext took 10 s a plot: 30 s / 0.1 puts the next at 300 s
+        calls.clear()
+        app.refresh_plots()  # draws now; the cost it records spaces the next history-only draw
+        assert len(calls) == 3
+        controller.push(metrics_batch(5000, 10))
+        await pilot.pause()
+        calls.clear()
+        app.plot_tick()
+        assert calls == []  # new rows alone wait for the budget
+        assert "step 5,180" in text_of(app.query_one(RunHeader))  # the header still follows every tick
+        controller.push(intervention(5100))
+        await pilot.pause()
+        app.plot_tick()
+        assert len(calls) == 3  # a marker (something the user did) is drawn at the next tick
+
+
+# ---------------------------------------------------------------- cost stays flat as the run grows
+@run_async
+async def test_a_million_rows_keep_the_history_bounded_and_redraws_flat():
+    """Redraw time at 1 000 000 rows is close to that at 10 000: the history and decimation bound it.
+
+    Times are compared as a ratio (the machine's speed cancels); 3× leaves room for timer noise while
+    an unbounded history (100× more points to draw) would fail it by far.
+    """
+    import time
+
+    app, controller = make_app(refresh_hz=0.2, history=2000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, controller)
+
+        def redraw_seconds() -> float:
+            times = []
+            for _ in range(5):
+                start = time.thread_time()  # CPU time: a busy machine does not stretch it
+                for plot in app.plots:
+                    plot.redraw(app.history, app.markers, "nonsaturating")
+                    plot.render()  # plotext builds the figure here
+                times.append(time.thread_time() - start)
+            return sorted(times)[len(times) // 2]
+
+        rows, batch = 0, 1000
+        while rows < 10_000:
+            app.history.extend(metrics_batch(rows, batch, every=1))
+            rows += batch
+        at_10k = redraw_seconds()
+        while rows < 1_000_000:
+            app.history.extend(metrics_batch(rows, batch, every=1))
+            rows += batch
+        at_1m = redraw_seconds()
+        assert len(app.history) == 1_000_000  # rows seen …
+        assert app.history.buckets <= 2000  # … rows kept: bounded by the capacity
+        assert all(len(app.history.series(name)[0]) <= 2000 for name in ("d_real", "loss_d", "jsd_bound"))
+        print(f"redraw of 3 plots: {at_10k * 1e3:.1f} ms at 10k rows, {at_1m * 1e3:.1f} ms at 1M rows")
+        assert at_1m < 3 * at_10k

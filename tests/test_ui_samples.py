@@ -1,14 +1,14 @@
 """The samples panel: how many images of the fixed noise batch a grid shows, and what its title says.
 
-The panel runs alone in a small App of a fixed size, so every layout figure is derived by hand from
-its 32 x 22 cells (34 x 24 less the round border).
+The layout tests run the panel alone in a small App of a fixed size, so every figure is derived by
+hand from its 32 x 22 cells (34 x 24 less the round border); the last test drives the dashboard's key.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import image_samples, run_async
+from fakes import image_samples, make_app, run_async, started, toy_samples
 from textual.app import App, ComposeResult
 
 from gantui.ui.render import legible_count
@@ -68,3 +68,20 @@ async def test_a_panel_shows_the_samples_that_fit_at_full_size_and_says_how_many
         await pilot.pause()
         assert panel.border_title == "generated · step 4,000"
         assert np.count_nonzero([row_text(panel, y).strip() for y in range(22)]) == 3 * 4  # 3 rows of tiles
+
+
+@run_async
+async def test_real_samples_toggle_and_new_samples_replace_old():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, is_toy=False)
+        panel = app.query_one(SamplesPanel)
+        controller.push(image_samples())
+        await pilot.pause()
+        assert panel.real_shown is False  # image grids show the real batch on request
+        await pilot.press("r")
+        assert panel.real_shown is True
+        controller.push(toy_samples(step=5000))
+        await pilot.pause()
+        assert panel.samples.step == 5000
+        assert controller.sent == []  # r is a display toggle, not a command
