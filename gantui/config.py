@@ -14,10 +14,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from gantui.text import breaks_line, printable
 
 try:
     import tomllib
@@ -214,14 +215,8 @@ def _show(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def _breaks_line(ch: str) -> bool:
-    """A control character or a Unicode line/paragraph separator: it would split or garble a line."""
-    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
-
-
-def _one_line(text: str) -> str:
-    """Escape line breaks and control characters (a path or a library's message may hold them)."""
-    return "".join(ch.encode("unicode_escape").decode("ascii") if _breaks_line(ch) else ch for ch in text)
+_breaks_line = breaks_line
+_one_line = printable  # a path or a library's message may hold line breaks and control characters
 
 
 def _suggest(word: Any, options: Sequence[str]) -> str:

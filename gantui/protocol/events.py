@@ -10,14 +10,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "INTEGER_METRICS",
     "METRIC_NAMES",
+    "Alert",
     "Event",
     "Failure",
     "Finished",
+    "HistoryReset",
+    "HostStats",
     "ImageSamples",
     "Intervention",
     "MetricsBatch",
     "Notice",
+    "Progress",
     "RunState",
     "StateChanged",
     "ToySamples",
@@ -30,6 +35,8 @@ METRIC_NAMES = (
     "fdiv_bound", "w_estimate", "gp", "grad_norm_d", "grad_norm_g", "steps_per_sec", "jsd_true",
     "modes", "hq", "jsd_probe",
 )
+# Columns that count something: written to metrics.jsonl as JSON integers.
+INTEGER_METRICS = frozenset({"step", "k", "modes"})
 
 
 def frozen_array(a: np.ndarray) -> np.ndarray:
@@ -66,6 +73,7 @@ class RunState:
     run_dir: str
     memory: str = ""  # e.g. "1.2/80 GiB" on CUDA
     critic: bool = False  # D's output under this loss is a score, not a logit: σ(v) is no probability
+    total_steps: int = 0  # train.steps: where the run ends (0: until stopped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +118,12 @@ class ToySamples(Event):
     step: int
     real: np.ndarray  # float32 (n, 2)
     fake: np.ndarray  # float32 (n, 2)
-    d_surface: np.ndarray  # float32 (rows, cols): D(x) = sigmoid(v) on a grid; row 0 is y = extent[3]
+    d_surface: np.ndarray  # float32 (rows, cols) on a grid; row 0 is y = extent[3] (see ``surface``)
     extent: tuple[float, float, float, float]  # xmin, xmax, ymin, ymax
     modes: np.ndarray  # float32 (K, 2) mode centres (may be empty)
+    # "probability": d_surface is D(x) = σ(v) in [0, 1]; "score": a critic's raw v (any real number,
+    # high = real-like), which only has a meaning relative to the rest of the surface.
+    surface: str = "probability"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +133,62 @@ class Intervention(Event):
     step: int
     t: float  # seconds since the run started
     kind: str  # "pause", "resume", "k", "loss", "lr_d", "lr_g", "freeze", "probe", "checkpoint", ...
-    detail: str
+    detail: str  # one line with before → after, e.g. "lr_d 0.0002 → 0.0004"
+    label: str = ""  # a few characters for the plot marker, e.g. "k 3", "lr_d ×2", "hinge", "pause"
+    origin: str = ""  # who asked: "" for the local dashboard or the runner itself, else a viewer's name
+
+
+@dataclass(frozen=True, slots=True)
+class Alert(Event):
+    """The GAN doctor's finding about the logged windows: raised once, cleared once (hysteresis).
+
+    ``rule`` is a stable identifier ("d_wins", "g_vanishing", ...); ``title`` the badge text;
+    ``message`` the evidence in one line; ``suggestion`` what to try, naming the key that does it.
+    """
+
+    step: int
+    t: float
+    rule: str
+    title: str
+    message: str
+    suggestion: str = ""
+    active: bool = True  # False: the condition that raised it has cleared
+
+
+@dataclass(frozen=True, slots=True)
+class HostStats(Event):
+    """The machine as the trainer sees it, a few times a minute (the header's host and device line)."""
+
+    cpu_percent: float  # this process, in % of one core (200 = two cores busy)
+    rss_bytes: int
+    device: str  # "cpu", or the accelerator's name, e.g. "NVIDIA H100 80GB HBM3"
+    device_used_bytes: int = 0  # memory allocated by torch on the device
+    device_peak_bytes: int = 0
+    device_total_bytes: int = 0
+    utilization: float = float("nan")  # % busy, where the driver reports it (NVML)
+    graph: str = ""  # the CUDA-graph status line, or "" off CUDA
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Event):
+    """A long task between iterations (an evaluation): ``done`` of ``total`` units, and time left."""
+
+    step: int
+    task: str  # e.g. "evaluating FID"
+    done: int
+    total: int
+    seconds_left: float = float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReset(Event):
+    """The run's history now ends at ``step`` (a rollback): forget every later row and marker.
+
+    The runner sends the kept history again right after (a MetricsBatch and the Interventions).
+    """
+
+    step: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
