@@ -72,7 +72,8 @@ class Runner:
         self.exit_when_done = exit_when_done
         self.observer = Observer(self.trainer, session.toy)
         self.history: list[dict[str, Any]] = list(session.history)
-        self._commands: queue.Queue[Command] = queue.Queue()
+        self._commands: queue.Queue[tuple[Command, str]] = queue.Queue()
+        self._origin = ""  # who sent the command being applied (see send)
         self._sink: Callable[[Event], None] = lambda e: None
         self._thread: threading.Thread | None = None
         self.status = "running"
@@ -94,8 +95,10 @@ class Runner:
         self._thread = threading.Thread(target=self._main, name="gantui-trainer", daemon=False)
         self._thread.start()
 
-    def send(self, command: Command) -> None:
-        self._commands.put(command)
+    def send(self, command: Command, *, origin: str = "") -> None:
+        """Queue ``command``; ``origin`` names who sent it ("" for the local dashboard or CLI), and is
+        recorded with every intervention it causes."""
+        self._commands.put((command, origin))
 
     def join(self, timeout: float) -> bool:
         """Wait for the thread to end; True if it has."""
@@ -245,11 +248,13 @@ class Runner:
     def _apply_commands(self, *, block: bool) -> None:
         while True:
             try:
-                command = self._commands.get(timeout=STOP_POLL) if block else self._commands.get_nowait()
+                command, self._origin = (self._commands.get(timeout=STOP_POLL) if block
+                                         else self._commands.get_nowait())
             except queue.Empty:
                 return
             block = False
             self._guarded(lambda c=command: self._apply_checked(c))
+            self._origin = ""
             if self._stop is not None:
                 return
 
@@ -399,11 +404,13 @@ class Runner:
         """
         step, t = self.trainer.step, self.elapsed
         record = {"step": step, "t": round(t, 3), "kind": kind, "detail": detail}
+        if self._origin:
+            record["by"] = self._origin
         self.history.append(record)
         if self.folder:
             self._io("events.jsonl", lambda: self.folder.append_event(record))
         if marker:
-            self._emit(Intervention(step=step, t=t, kind=kind, detail=detail))
+            self._emit(Intervention(step=step, t=t, kind=kind, detail=detail, origin=self._origin))
         else:
             self._note("info", detail)
 

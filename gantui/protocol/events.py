@@ -22,6 +22,7 @@ __all__ = [
     "Intervention",
     "MetricsBatch",
     "Notice",
+    "PresetSaved",
     "Progress",
     "RunState",
     "StateChanged",
@@ -157,8 +158,12 @@ class Alert(Event):
 
 @dataclass(frozen=True, slots=True)
 class HostStats(Event):
-    """The machine as the trainer sees it, a few times a minute (the header's host and device line)."""
+    """The machine as the trainer sees it, every couple of seconds, paused or not: the header's host
+    and device line, and its clock (``t``) and step between metric rows (a slow model's first row can
+    take a minute)."""
 
+    step: int
+    t: float  # seconds since the run started (wall clock, paused time included)
     cpu_percent: float  # this process, in % of one core (200 = two cores busy)
     rss_bytes: int
     device: str  # "cpu", or the accelerator's name, e.g. "NVIDIA H100 80GB HBM3"
@@ -189,6 +194,14 @@ class HistoryReset(Event):
 
     step: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresetSaved(Event):
+    """A preset was written (``p``): the palette lists it from now on."""
+
+    name: str
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
