@@ -10,20 +10,6 @@ import math
 import re
 
 import pytest
-from fakes import (
-    LOSSES,
-    PRESETS,
-    failure,
-    intervention,
-    make_app,
-    metrics_batch,
-    run_async,
-    run_state,
-    started,
-    state_changed,
-    text_of,
-    toy_samples,
-)
 from textual.widgets import Footer, Input, OptionList
 
 from gantui.protocol import (
@@ -48,6 +34,20 @@ from gantui.ui.screens.preset_name import PresetNameDialog
 from gantui.ui.widgets.controls_panel import ControlsPanel
 from gantui.ui.widgets.event_log import EventLog
 from gantui.ui.widgets.run_header import RunHeader
+from tests.fakes import (
+    LOSSES,
+    PRESETS,
+    failure,
+    intervention,
+    make_app,
+    metrics_batch,
+    run_async,
+    run_state,
+    started,
+    state_changed,
+    text_of,
+    toy_samples,
+)
 
 
 def log_text(log: EventLog) -> str:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from fakes import (
+
+from gantui.protocol import METRIC_NAMES, MetricsBatch
+from gantui.ui.app import GanApp
+from gantui.ui.plot_specs import DIVERGENCE, GAME, loss_references
+from gantui.ui.plot_specs import LOSSES as LOSS_PLOT
+from gantui.ui.widgets.metric_plot import MetricPlot
+from gantui.ui.widgets.run_header import RunHeader
+from tests.fakes import (
     intervention,
     make_app,
     metrics_batch,
@@ -20,13 +27,6 @@ from fakes import (
     state_changed,
     text_of,
 )
-
-from gantui.protocol import METRIC_NAMES, MetricsBatch
-from gantui.ui.app import GanApp
-from gantui.ui.plot_specs import DIVERGENCE, GAME, loss_references
-from gantui.ui.plot_specs import LOSSES as LOSS_PLOT
-from gantui.ui.widgets.metric_plot import MetricPlot
-from gantui.ui.widgets.run_header import RunHeader
 
 LN2 = math.log(2)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import image_samples, make_app, run_async, started, toy_samples
 from textual.app import App, ComposeResult
 
 from gantui.ui.render import legible_count
 from gantui.ui.widgets.samples_panel import SamplesPanel
+from tests.fakes import image_samples, make_app, run_async, started, toy_samples
 
 
 @pytest.mark.parametrize(("n", "side", "width", "height", "expected"), [

@@ -7,7 +7,9 @@ machine's TERM), and no widget with a blinking cursor has focus.
 
 from __future__ import annotations
 
-from fakes import (
+from gantui.protocol import Notice
+from gantui.ui.app import GanApp
+from tests.fakes import (
     LOSSES,
     PRESETS,
     FakeController,
@@ -20,9 +22,6 @@ from fakes import (
     state_changed,
     toy_samples,
 )
-
-from gantui.protocol import Notice
-from gantui.ui.app import GanApp
 
 
 def toy_events(**state) -> tuple:
