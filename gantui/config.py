@@ -33,7 +33,7 @@ LOSS_NAMES = (
 TOY_DATASETS = ("ring8", "grid25", "spiral", "gaussian")
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "fake")
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
-DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", re.ASCII)
+DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,9})?", re.ASCII)  # resolve_device says which exist
 MAX_LAYERS = 16  # hidden-width lists: more than this is a typo, not an architecture
 MAX_WIDTH = 16384  # one hidden layer of 16384 x 16384 is already 1 GiB of float32 weights
 MAX_EVERY = 10**9  # an interval in iterations beyond this means "never"; 0 says so already
@@ -124,6 +124,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "device": Field("auto", "training device: " + DEVICE_HINT, hint=DEVICE_HINT),
         "threads": Field(0, "CPU intra-op threads (0: all cores for DCGAN, all but one for MLPs)", min=0,
                          max=256),
+        "freeze_d": Field(False, "start with D frozen (its steps skipped; the D key toggles it)"),
+        "freeze_g": Field(False, "start with G frozen (its steps skipped; the G key toggles it)"),
         "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
         "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
     },
@@ -133,13 +135,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                    max=MAX_EVERY),
         "probe_every": Field(2000, "iterations between D-optimality probes on 2-D data (0: on request)",
                              min=0, max=MAX_EVERY),
-        "probe_steps": Field(300, "probe discriminator training steps", min=1, max=100000),
+        "probe_steps": Field(4000, "most probe training steps (a probe stops once its bound stops rising)",
+                             min=1, max=100000),
+        "probe_budget_s": Field(30.0, "most seconds one probe may take", min=0.1, max=3600.0),
         "samples_every_s": Field(2.0, "seconds between sample grids", min=0.1, max=86400.0),
         "png_every": Field(1000, "iterations between sample PNGs in the run folder (0: never)", min=0,
                            max=MAX_EVERY),
         "checkpoint_every": Field(5000, "iterations between periodic checkpoints (0: never)", min=0,
                                   max=MAX_EVERY),
         "headless_every_s": Field(5.0, "seconds between headless metric lines", min=0.1, max=86400.0),
+        "write_retry_s": Field(300.0, "headless: seconds a failing run-folder write is retried before the "
+                                      "run stops (exit 3); the dashboard retries until writing works",
+                               min=1.0, max=86400.0),
     },
     "ui": {
         "refresh_hz": Field(2.0, "plot redraws per second", min=0.2, max=5.0),
@@ -350,7 +357,13 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word such as hinge or cuda:0
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ConfigError(f"{_cut(where)}: a number with more digits than any field allows") from None
     return key, value
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS + 10 else text[:SHOWN_CHARS + 7] + "..."
 
 
 def override_origins(overrides: Sequence[str]) -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 After the app exits, for whatever reason, the runner is stopped with a final checkpoint and its
 thread joined before the interpreter ends (a thread still inside torch at exit aborts Python).
-SIGTERM and SIGHUP (an SSH session that dropped) close the app the same way.
+SIGTERM, SIGHUP (an SSH session that dropped) and SIGINT close the app the same way. The exit status
+follows the CLI's rules (see gantui/cli.py): 128 + N after signal N, 130 for Ctrl-C in the app,
+3 when the run ended failed, 0 otherwise; and the last line printed says how to continue the run.
 """
 
 from __future__ import annotations
@@ -11,27 +13,62 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
 from gantui.presets import list_presets
-from gantui.protocol import Stop
+from gantui.protocol import Command, Event, Finished, Stop
+from gantui.text import printable
 
 if TYPE_CHECKING:
     from gantui.ui.app import GanApp
 
 JOIN_TIMEOUT_S = 120.0  # a final checkpoint of a large model can take a while
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 
-def build_app(session: Session, runner: Runner) -> GanApp:
-    """The dashboard for ``runner`` with the session's ``[ui]`` settings (bench/bench.py uses it too)."""
+@dataclass(frozen=True)
+class Outcome:
+    exit_status: int
+    restart: str | None = None  # a preset the user asked to start next (the command palette)
+
+
+class LocalController:
+    """The in-process runner as the dashboard's Controller, remembering how the run ended."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.finished: Finished | None = None
+        self._sink: Any = None
+
+    def start(self, sink) -> None:
+        self._sink = sink
+        self.runner.start(self._deliver)
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, Finished):
+            self.finished = event
+        self._sink(event)
+
+    def send(self, command: Command) -> None:
+        self.runner.send(command)
+
+    def join(self, timeout: float) -> bool:
+        return self.runner.join(timeout)
+
+
+def build_app(session: Session, controller) -> GanApp:
+    """The dashboard for ``controller`` with the session's ``[ui]`` settings (bench/bench.py uses it too)."""
     from gantui.ui.app import GanApp
 
     cfg = session.config
     return GanApp(
-        runner,
+        controller,
         losses={name: loss.description for name, loss in LOSSES.items()},
         presets=[p.name for p in list_presets()],
         colors=cfg.ui.colors,
@@ -41,21 +78,24 @@ def build_app(session: Session, runner: Runner) -> GanApp:
     )
 
 
-def run_dashboard(session: Session) -> str | None:
-    """Run the app on ``session``; return a preset name if the user asked to restart on it."""
+def run_dashboard(session: Session) -> Outcome:
+    """Run the app on ``session`` until the user quits; say how to continue the run."""
     # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
     # parent process they would pin the layout and make resizing do nothing.
     for stale in ("COLUMNS", "LINES"):
         os.environ.pop(stale, None)
     runner = Runner(session, exit_when_done=False)
-    app = build_app(session, runner)
+    controller = LocalController(runner)
+    app = build_app(session, controller)
+    received: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
+        received.append(signum)
         runner.send(Stop(save=True))
         with contextlib.suppress(RuntimeError):
             asyncio.get_running_loop().call_soon_threadsafe(app.exit)
 
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
         result = app.run(mouse=False)
     finally:
@@ -63,6 +103,31 @@ def run_dashboard(session: Session) -> str | None:
         runner.join(JOIN_TIMEOUT_S)
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    if isinstance(result, tuple) and result[0] == "restart":
-        return result[1]
-    return None
+    restart = result[1] if isinstance(result, tuple) and result[0] == "restart" else None
+    interrupted = isinstance(result, tuple) and result[0] == "interrupt"
+    finished = controller.finished
+    if received:
+        status = 128 + received[0]
+    elif interrupted:
+        status = EXIT_INTERRUPTED
+    elif finished is not None and finished.reason in ("failed", "write-failed"):
+        status = EXIT_FAILED
+    else:
+        status = 0
+    _say_how_to_continue(session, runner, finished)
+    return Outcome(exit_status=status, restart=restart)
+
+
+def _say_how_to_continue(session: Session, runner: Runner, finished: Finished | None) -> None:
+    from gantui.cli import resume_command
+
+    if session.folder is None:
+        return
+    run = session.folder.path
+    steps = session.config.train.steps
+    done = runner.trainer.step
+    ended = bool(steps) and done >= steps
+    where = f"; checkpoint {printable(finished.checkpoint)}" if finished and finished.checkpoint else ""
+    command = resume_command(run, steps_done=done if ended else None)
+    print(f"gantui: run folder {printable(run)} (step {done:,}{where}); continue with: {printable(command)}",
+          file=sys.stderr, flush=True)

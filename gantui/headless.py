@@ -1,7 +1,9 @@
 """``gantui --headless``: the same run and run folder, with a progress bar instead of the dashboard.
 
 Exit status: 0 when the steps are done; 3 when training diverged or failed (the last good state is
-saved as a checkpoint); 128 + N after signal N (SIGINT, SIGTERM, SIGHUP), a final checkpoint saved.
+saved as a checkpoint) or the run folder stayed unwritable for ``log.write_retry_s`` (the state saved
+wherever it could be, said in one line); 128 + N after signal N (SIGINT, SIGTERM, SIGHUP), a final
+checkpoint saved. The last lines say how far the run got and the exact command that continues it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
 from gantui.protocol import Failure, Finished, MetricsBatch, Notice, Stop
+from gantui.text import printable
 
 EXIT_DIVERGED = 3
 
@@ -27,7 +30,7 @@ def metrics_line(row: dict[str, float]) -> str:
 
     A critic's raw scores (reported only for critics) replace σ(v), which is no probability there.
     """
-    parts = [f"step {int(row['step']):>7}"]
+    parts = [f"step {int(row.get('step', 0)):>7}"]
     game = ((("v_real", "v(x) {:.3f}"), ("v_fake", "v(G(z)) {:.3f}"))
             if math.isfinite(row.get("v_real", math.nan)) else
             (("d_real", "D(x) {:.3f}"), ("d_fake", "D(G(z)) {:.3f}")))
@@ -72,11 +75,12 @@ def run_headless(session: Session, console: Console | None = None) -> int:
     runner = Runner(session, exit_when_done=True)
     events: queue.Queue = queue.Queue()
     total = cfg.train.steps
-    folder = session.folder.path if session.folder else "-"
-    console.print(f"gantui: {cfg.preset or 'run'} on {session.trainer.device}, "
-                  f"loss {cfg.loss.name}, k = {cfg.train.k}; run folder {folder}")
+    folder = printable(session.folder.path) if session.folder else "-"
+    console.print(f"gantui: {printable(cfg.preset) or 'run'} on {session.trainer.device}, "
+                  f"loss {cfg.loss.name}, k = {cfg.train.k}; run folder {folder}", markup=False)
     failed = False
     finished: Finished | None = None
+    last_row: dict[str, float] | None = None
     last_line = -math.inf
     rate = TextColumn("{task.fields[rate]}")
     with _Signals(runner) as signals, Progress(
@@ -84,31 +88,59 @@ def run_headless(session: Session, console: Console | None = None) -> int:
             console=console, transient=False) as progress:
         task = progress.add_task("train", total=total, completed=session.trainer.step, rate="")
         runner.start(events.put)
-        while finished is None:
-            try:
-                event = events.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if isinstance(event, MetricsBatch) and len(event.values):
-                row = event.rows()[-1]
-                sps = row.get("steps_per_sec", math.nan)
-                progress.update(task, completed=int(row["step"]),
-                                rate=f"{sps:,.0f} it/s" if math.isfinite(sps) else "")
-                if time.monotonic() - last_line >= cfg.log.headless_every_s:
-                    last_line = time.monotonic()
-                    # One line whatever the width: piped to a log, a console is 80 columns wide.
-                    progress.console.print(metrics_line(row), soft_wrap=True)
-            elif isinstance(event, Notice) and event.level == "warning":
-                progress.console.print(f"[yellow]warning:[/] {event.message}")
-            elif isinstance(event, Failure):
-                failed = True
-                progress.console.print(f"[red]failed at step {event.step}:[/] {event.message}")
-                runner.send(Stop(save=True))
-            elif isinstance(event, Finished):
-                finished = event
+        try:
+            while finished is None:
+                try:
+                    event = events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if isinstance(event, MetricsBatch) and len(event.values):
+                    row = event.rows()[-1]
+                    if "loss_d" in row or "loss_g" in row:
+                        last_row = row
+                    sps = row.get("steps_per_sec", math.nan)
+                    progress.update(task, completed=int(row.get("step", 0)),
+                                    rate=f"{sps:,.0f} it/s" if math.isfinite(sps) else "")
+                    if time.monotonic() - last_line >= cfg.log.headless_every_s:
+                        last_line = time.monotonic()
+                        # One line whatever the width: piped to a log, a console is 80 columns wide.
+                        progress.console.print(metrics_line(row), soft_wrap=True, markup=False)
+                elif isinstance(event, Notice) and event.level == "warning":
+                    progress.console.print(f"[yellow]warning:[/] {printable(event.message)}", highlight=False,
+                                           markup=True, emoji=False)
+                elif isinstance(event, Failure):
+                    failed = True
+                    progress.console.print(f"failed at step {event.step}: {printable(event.message)}",
+                                           markup=False, style="red")
+                    runner.send(Stop(save=True))
+                elif isinstance(event, Finished):
+                    finished = event
+        except BaseException:  # never leave the trainer running unseen (a broken console, a bug here)
+            runner.send(Stop(save=True))
+            runner.join(60.0)
+            raise
     runner.join(60.0)
-    if finished.checkpoint:
-        console.print(f"checkpoint: {finished.checkpoint}")
+    _summary(console, session, runner, finished, last_row)
     if signals.received is not None:
         return 128 + int(signals.received)
-    return EXIT_DIVERGED if failed or finished.reason == "failed" else 0
+    return EXIT_DIVERGED if failed or finished.reason in ("failed", "write-failed") else 0
+
+
+def _summary(console: Console, session: Session, runner: Runner, finished: Finished,
+             last_row: dict[str, float] | None) -> None:
+    """The final metrics, where the checkpoint is, and the exact command that continues the run."""
+    from gantui.cli import resume_command
+
+    if last_row is not None:
+        console.print(f"final: {metrics_line(last_row)}", soft_wrap=True, markup=False)
+    if finished.checkpoint:
+        console.print(f"checkpoint: {printable(finished.checkpoint)}", markup=False)
+    if session.folder is not None and not finished.extra.get("rescued"):
+        steps, done = session.config.train.steps, runner.trainer.step
+        ended = finished.reason == "steps" or (bool(steps) and done >= steps)
+        console.print(f"run folder {printable(session.folder.path)}; continue with: "
+                      f"{printable(resume_command(session.folder.path, steps_done=done if ended else None))}",
+                      soft_wrap=True, markup=False)
+    elif finished.extra.get("rescued"):
+        console.print(f"the run folder could not be written: continue with gantui --resume "
+                      f"{printable(finished.checkpoint)} --run-dir NEW_FOLDER", soft_wrap=True, markup=False)

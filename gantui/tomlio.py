@@ -19,6 +19,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
             raise ConfigError(f"{where}: not a regular file, expected a .toml preset file")
         raw = path.read_bytes()
+    except ConfigError:
+        raise
     except FileNotFoundError:
         raise ConfigError(f"{where}: no such file") from None
     except OSError as exc:
@@ -33,6 +35,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: invalid TOML: {_one_line(str(exc))}") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ConfigError(f"{where}: invalid TOML: a number with more digits than any field allows "
+                          "(Python reads at most 4300)") from None
 
 
 def _toml_string(text: str) -> str:

@@ -115,7 +115,7 @@ def metrics_batch(first_step: int, rows: int, every: int = 20, *, toy: bool = Tr
         "hq": np.where(step % 500 == 0, 0.95, np.nan) if toy else nan,
         "jsd_probe": nan,
     }
-    values = np.stack([cols[name] for name in METRIC_NAMES], axis=1)
+    values = np.stack([cols.get(name, nan) for name in METRIC_NAMES], axis=1)
     return MetricsBatch(columns=METRIC_NAMES, values=frozen_array(values))
 
 

@@ -57,7 +57,8 @@ def test_live_settings_survive_a_checkpoint(tmp_path: Path) -> None:
     t.set_lr("d", 0.003)
     t.freeze("g", True)
     path = save(session, tmp_path / "c.pt")
-    again = Session.create(smoke_config(), write=False, resume=open_checkpoint(path))
+    resumed = open_checkpoint(path)
+    again = Session.create(resume_config(resumed), write=False, resume=resumed)
     k = again.trainer.knobs
     assert (k.k, k.loss, k.lr_d, k.frozen_g) == (7, "hinge", 0.003, True)
     assert again.trainer.opt_d.param_groups[0]["lr"] == 0.003

@@ -204,7 +204,7 @@ def test_the_remembered_good_state_carries_no_autograd_history(running) -> None:
     events.wait_for(lambda e: isinstance(e, MetricsBatch) and e.column("step").max() >= 40)  # >= 8 read-outs
     pause(runner, events)
     runner.good.remember(runner.trainer)  # paused: nothing moves between this copy and the comparison
-    good, live = runner.good.tensors, runner.trainer.live_tensors()
+    good, live = runner.good.all_tensors(), runner.trainer.live_tensors()
     assert good is not None and len(good) == len(live)
     assert all(g.grad_fn is None and not g.requires_grad for g in good)
     assert all(torch.equal(g, x) for g, x in zip(good, live, strict=True))

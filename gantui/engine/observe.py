@@ -59,10 +59,12 @@ class Observer:
             fake = to_uint8_images(t.generate())
             return ImageSamples(step=t.step, fake=frozen_array(fake), real=frozen_array(self._real_images))
         fake = t.generate(TOY_POINTS).float().cpu().numpy()
-        surface = t.d_probability(self._grid).view(SURFACE, SURFACE).cpu().numpy()
+        # A critic's v is a score, not a logit: σ(v) would paint a uniform square (v ≈ −57 everywhere).
+        critic = t.loss.critic
+        surface = (t.d_scores if critic else t.d_probability)(self._grid).view(SURFACE, SURFACE).cpu().numpy()
         return ToySamples(step=t.step, real=frozen_array(self._real_points), fake=frozen_array(fake),
                           d_surface=frozen_array(surface.astype(np.float32)), extent=self._extent,
-                          modes=frozen_array(self._modes))
+                          modes=frozen_array(self._modes), surface="score" if critic else "probability")
 
     def toy_metrics(self) -> dict[str, float]:
         """jsd_true, modes and hq of the current G (2-D mixtures only)."""

@@ -83,7 +83,8 @@ class Trainer:
         self._capturable = blocked is None
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
-        self.knobs = Knobs(k=cfg.train.k, loss=cfg.loss.name, lr_d=cfg.train.lr_d, lr_g=cfg.train.lr_g)
+        self.knobs = Knobs(k=cfg.train.k, loss=cfg.loss.name, lr_d=cfg.train.lr_d, lr_g=cfg.train.lr_g,
+                           frozen_d=cfg.train.freeze_d, frozen_g=cfg.train.freeze_g)
         self.loss: Loss = self._configure_loss(cfg.loss.name)
         self.opt_d = self._optimizer(self.d_params, cfg.train.lr_d)
         self.opt_g = self._optimizer(self.g_params, cfg.train.lr_g)
@@ -264,6 +265,11 @@ class Trainer:
         """Whether any step was taken since the last read-out."""
         return bool(self._n_d or self._n_g)
 
+    @property
+    def window_steps(self) -> tuple[int, int]:
+        """(D-steps, G-steps) measured since the last read-out: which of the window's metrics exist."""
+        return self._n_d, self._n_g
+
     def readout(self) -> dict[str, float]:
         """Means of everything measured since the last read-out, plus held-out divergence bounds.
 
@@ -314,8 +320,13 @@ class Trainer:
     @torch.no_grad()
     def d_probability(self, x: torch.Tensor) -> torch.Tensor:
         """D(x) = sigmoid(v) for display, with no trace left in D."""
+        return torch.sigmoid(self.d_scores(x))
+
+    @torch.no_grad()
+    def d_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """D's raw output v for display (a critic's score), with no trace left in D."""
         with frozen_buffers(self.D):
-            return torch.sigmoid(self.D(x).float())
+            return self.D(x).float()
 
     # --------------------------------------------------------------------------- snapshots
     @property
@@ -326,8 +337,31 @@ class Trainer:
 
     def live_tensors(self) -> list[torch.Tensor]:
         """Every tensor that a training step changes: parameters, buffers, optimiser state."""
-        tensors = [*self.G.parameters(), *self.G.buffers(), *self.D.parameters(), *self.D.buffers()]
-        for opt in (self.opt_d, self.opt_g):
-            for state in opt.state.values():
-                tensors.extend(v for v in state.values() if isinstance(v, torch.Tensor))
-        return tensors
+        return [t for _name, t in self.named_live_tensors()]
+
+    def named_live_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """:meth:`live_tensors`, each named in the GAN's words for a message that says what blew up:
+        "G parameter net.0.weight", "D buffer net.3.running_var", "D's optimiser state exp_avg_sq of
+        net.2.weight"."""
+        named: list[tuple[str, torch.Tensor]] = []
+        for who, module in (("G", self.G), ("D", self.D)):
+            named += [(f"{who} parameter {n}", p) for n, p in module.named_parameters()]
+            named += [(f"{who} buffer {n}", b) for n, b in module.named_buffers()]
+        for who, opt, module in (("D", self.opt_d, self.D), ("G", self.opt_g, self.G)):
+            names = {id(p): n for n, p in module.named_parameters()}
+            for param, state in opt.state.items():
+                of = names.get(id(param), "a parameter")
+                named += [(f"{who}'s optimiser state {key} of {of}", v)
+                          for key, v in state.items() if isinstance(v, torch.Tensor)]
+        return named
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """(D's, G's) optimiser: the objects of now (a loss switch may replace them)."""
+        return self.opt_d, self.opt_g
+
+    def discard_window(self) -> None:
+        """Forget what was measured since the last read-out (after a restore: it was the bad branch)."""
+        self._acc_d.zero_()
+        self._acc_g.zero_()
+        self._n_d = self._n_g = 0

@@ -34,10 +34,10 @@ __all__ = [
 METRIC_NAMES = (
     "step", "t", "k", "d_real", "d_fake", "v_real", "v_fake", "loss_d", "loss_g", "jsd_bound",
     "fdiv_bound", "w_estimate", "gp", "grad_norm_d", "grad_norm_g", "steps_per_sec", "jsd_true",
-    "modes", "hq", "jsd_probe",
+    "modes", "hq", "jsd_probe", "probe_at", "probe_steps", "probe_converged",
 )
 # Columns that count something: written to metrics.jsonl as JSON integers.
-INTEGER_METRICS = frozenset({"step", "k", "modes"})
+INTEGER_METRICS = frozenset({"step", "k", "modes", "probe_at", "probe_steps", "probe_converged"})
 
 
 def frozen_array(a: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gantui.engine.data.fake import fake_images
+from gantui.text import printable
 
 # Per-sample (C, H, W) of each dataset as stored, before data.channels / data.image_size apply.
 NATIVE_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -46,6 +47,23 @@ _LUMA = (0.299, 0.587, 0.114)
 
 class DataError(Exception):
     """A dataset that cannot be had: the message is one line, fit to show without a traceback."""
+
+
+def worker_error(exc: BaseException) -> DataError:
+    """One line from an error raised in a DataLoader worker (an unreadable image in a folder).
+
+    The worker's exception reaches the main process re-raised with the worker's whole traceback in its
+    message ("Caught DataError in DataLoader worker process 0. Original Traceback ..."); what the user
+    needs is that traceback's last line, the original message.
+    """
+    text = str(exc)
+    if isinstance(exc, DataError) and "Original Traceback" not in text:
+        return exc
+    last = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    message = last[-1] if last else type(exc).__name__
+    for prefix in ("gantui.engine.data.images.DataError: ", "DataError: "):
+        message = message.removeprefix(prefix)
+    return DataError(printable(message))
 
 
 def dataset_shape(data_cfg: Any) -> tuple[int, ...]:

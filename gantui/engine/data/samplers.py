@@ -23,7 +23,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from gantui.engine.data.fake import fake_images
-from gantui.engine.data.images import ImageSource, dataset_shape, load_image_source
+from gantui.engine.data.images import ImageSource, dataset_shape, load_image_source, worker_error
+from gantui.engine.data.memory import check_fits, images_nbytes
 from gantui.engine.data.toys import TOY_NAMES, ToyDistribution, toy_distribution
 
 # Seeds derived from the run's seed, so the training stream, the fixed "show real" batch and the
@@ -163,10 +164,13 @@ class StreamingSampler:
             self._start(batch_size)
         assert self._loader is not None and self._batches is not None
         try:
-            pixels = next(self._batches)
-        except StopIteration:  # end of an epoch: reshuffle and go on
-            self._batches = iter(self._loader)
-            pixels = next(self._batches)
+            try:
+                pixels = next(self._batches)
+            except StopIteration:  # end of an epoch: reshuffle and go on
+                self._batches = iter(self._loader)
+                pixels = next(self._batches)
+        except Exception as exc:  # a worker's error arrives wrapped in its whole traceback
+            raise worker_error(exc) from None
         return self.source.to_unit(pixels.to(self.device, non_blocking=True))
 
     def fixed_batch(self, n: int) -> Tensor:
@@ -198,9 +202,12 @@ def move_to_device(source: ImageSource, device: torch.device, *, workers: int = 
         return out
     loader = DataLoader(source.items, batch_size=min(chunk, 256), num_workers=workers)
     start = 0
-    for pixels in loader:
-        out[start:start + len(pixels)] = source.to_unit(pixels.to(device))
-        start += len(pixels)
+    try:
+        for pixels in loader:
+            out[start:start + len(pixels)] = source.to_unit(pixels.to(device))
+            start += len(pixels)
+    except Exception as exc:  # a worker's error arrives wrapped in its whole traceback
+        raise worker_error(exc) from None
     return out
 
 
@@ -215,15 +222,21 @@ def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
     if data_cfg.name in TOY_NAMES:
         return ToySampler(toy_distribution(data_cfg.name), device=device, seed=seed)
     shape = dataset_shape(data_cfg)
-    if data_cfg.name == "fake" and data_cfg.on_device != "no":
-        nbytes = data_cfg.fake_size * int(np.prod(shape)) * 4
-        if data_cfg.on_device == "yes" or _fits_on_device(nbytes, device):
+    if data_cfg.name == "fake":
+        nbytes = images_nbytes(data_cfg.fake_size, shape)
+        what = f"data.fake_size = {data_cfg.fake_size:,} images of {'×'.join(map(str, shape))} (float32)"
+        advice = "lower data.fake_size or data.image_size"
+        if data_cfg.on_device != "no" and (data_cfg.on_device == "yes" or _fits_on_device(nbytes, device)):
+            check_fits(nbytes, device, what, advice)
             data = fake_images(data_cfg.fake_size, shape, seed=seed + FAKE_SEED_OFFSET, device=device)
             return DeviceTensorSampler(data, name="fake", seed=seed)
+        check_fits(nbytes, torch.device("cpu"), what, advice)  # made as floats on the host first
     source = load_image_source(data_cfg, seed=seed + FAKE_SEED_OFFSET)
     on_device = data_cfg.on_device == "yes" or (
         data_cfg.on_device == "auto" and _fits_on_device(source.nbytes_on_device(), device))
     if on_device:
+        check_fits(source.nbytes_on_device(), device, f"{data_cfg.name} on {device.type} as float32",
+                   "set data.on_device = no to stream it, or lower data.image_size")
         data = move_to_device(source, device, workers=data_cfg.workers)
         return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels)
     return StreamingSampler(source, device=device, seed=seed, workers=data_cfg.workers)

@@ -12,7 +12,16 @@ and the user can switch objectives mid-run. The modules:
 The gradient penalties (WGAN-GP, DRAGAN) live in :mod:`gantui.engine.penalties`.
 """
 
-from gantui.engine.losses.registry import LOSSES, LSGAN_CODINGS, Loss, OptimizerHint, configure
+from gantui.engine.losses.registry import (
+    LOSSES,
+    LSGAN_CODINGS,
+    Loss,
+    OptimizerHint,
+    configure,
+    describe,
+)
 from gantui.engine.losses.terms import EXP_CAP, exp_capped
 
-__all__ = ["EXP_CAP", "LOSSES", "LSGAN_CODINGS", "Loss", "OptimizerHint", "configure", "exp_capped"]
+__all__ = [
+    "EXP_CAP", "LOSSES", "LSGAN_CODINGS", "Loss", "OptimizerHint", "configure", "describe", "exp_capped",
+]

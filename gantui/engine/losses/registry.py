@@ -123,9 +123,9 @@ _ENTRIES = (
          "bce", BCETerms("maxlikelihood"), _ADAM),
     Loss("lsgan", "Least squares (LSGAN): D regresses reals to b and fakes to a; G pulls fakes to c",
          "lsgan", LeastSquaresTerms(*LSGAN_CODINGS["0-1-1"]), _ADAM, critic=True),
-    Loss("wgan", "Wasserstein: critic maximises E v_r − E v_f under weight clipping; RMSProp, k = 5",
+    Loss("wgan", "Wasserstein: critic maximises E v_r − E v_f under weight clipping",
          "wgan", WassersteinTerms(), _WGAN, clip_weights=True, critic=True),
-    Loss("wgan-gp", "WGAN-GP: Wasserstein critic with a gradient penalty (λ = 10) instead of clipping",
+    Loss("wgan-gp", "WGAN-GP: Wasserstein critic with a gradient penalty instead of clipping",
          "wgan", WassersteinTerms(), _WGAN_GP, penalty="wgan-gp", critic=True),
     Loss("hinge", "Hinge: D penalised inside a margin of 1; G maximises E v_f (SN-GAN, SAGAN)",
          "hinge", HingeTerms(), _ADAM, critic=True),
@@ -145,6 +145,20 @@ _ENTRIES = (
 )
 
 LOSSES: Mapping[str, Loss] = MappingProxyType({loss.name: loss for loss in _ENTRIES})
+
+
+def describe(loss: Loss, *, gp_weight: float, clip: float, lsgan_coding: str, fgan_g: str) -> str:
+    """The loss's description with the values this run uses (λ, the clip, the coding), not the paper's."""
+    extra = []
+    if loss.penalty is not None:
+        extra.append(f"λ = {gp_weight:g}")
+    if loss.clip_weights:
+        extra.append(f"weights clipped to ±{clip:g}")
+    if loss.family == "lsgan":
+        extra.append(f"coding a-b-c = {lsgan_coding}")
+    if loss.family == "fgan":
+        extra.append(f"G cost: {fgan_g}")
+    return loss.description + (f" ({', '.join(extra)})" if extra else "")
 
 
 def configure(name: str, *, lsgan_coding: str = "0-1-1", fgan_g: str = "practical") -> Loss:
