@@ -7,5 +7,6 @@ from gantui.engine.device import DeviceError
 from gantui.engine.runlock import RunFolderError
 from gantui.engine.session import SessionError
 
-USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, CheckpointError, DataError, DeviceError, RunFolderError,
-                                            SessionError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError, CheckpointError, DataError, DeviceError, RunFolderError, SessionError,
+)

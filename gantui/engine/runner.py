@@ -18,7 +18,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,13 +26,14 @@ import torch
 from gantui.config import Config
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.good_state import GoodState
-from gantui.engine.health import first_nonfinite, nonfinite_in_state
+from gantui.engine.health import first_nonfinite
 from gantui.engine.host import HostProbe
+from gantui.engine.keeper import RunKeeper
 from gantui.engine.losses import describe
 from gantui.engine.observe import Observer
-from gantui.engine.probe import ProbeJob, probe_job
-from gantui.engine.recorder import Recorder, rescue_dirs
-from gantui.engine.session import KNOB_KEYS, Session, rows_array
+from gantui.engine.probe_slot import ProbeSlot
+from gantui.engine.recorder import Recorder
+from gantui.engine.session import Session
 from gantui.engine.steering import Steering
 from gantui.protocol import (
     METRIC_NAMES,
@@ -41,12 +41,10 @@ from gantui.protocol import (
     Event,
     Failure,
     Finished,
-    HistoryReset,
     ImageSamples,
     Intervention,
     MetricsBatch,
     Notice,
-    PresetSaved,
     RunState,
     StateChanged,
     Stop,
@@ -58,8 +56,6 @@ EMIT_INTERVAL = 0.25  # seconds between metric batches sent to the sink
 STOP_POLL = 0.1  # how often a paused runner wakes to check for a stop
 SAMPLES_BUDGET = 0.05  # at most this share of training time goes to the display's sample grids
 HOST_EVERY_S = 2.0  # seconds between HostStats (the header's clock and machine line)
-JOB_SLICE_S = 0.05  # a background job (a probe) runs this long, then gives the loop back
-JOB_SHARE = {False: 0.25, True: 0.5}  # of the loop's time while training: periodic / requested probes
 
 
 class Runner:
@@ -83,7 +79,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self.status = "running"
         self._paused_by_disk = False
-        self._stop: Stop | None = None
+        self.stop_request: Stop | None = None
         self._pending: list[dict[str, Any]] = []
         self._last_row: dict[str, Any] | None = None
         self._last_emit = 0.0
@@ -91,18 +87,15 @@ class Runner:
         self._host_due = 0.0
         self._t0 = time.monotonic() - session.elapsed
         self._rate_ref = (self.trainer.step, time.monotonic())
-        self._job: ProbeJob | None = None
-        self._job_requested = False
-        self._job_due = 0.0
+        self.keeper = RunKeeper(self)
+        self.probe = ProbeSlot(self)
         self._graph_status = ""
         step = self.trainer.step
         self._next = {"toy": _after(step, self.cfg.log.toy_metrics_every),
                       "probe": _after(step, self.cfg.log.probe_every),
                       "png": _after(step, self.cfg.log.png_every),
                       "checkpoint": _after(step, self.cfg.log.checkpoint_every)}
-        self.last_checkpoint = session.checkpoint_path
         self.exit_reason = ""
-        self.rescued = ""  # where a final checkpoint went when the run folder could not take it
 
     # ------------------------------------------------------------------------- public API
     def start(self, sink: Callable[[Event], None]) -> None:
@@ -135,47 +128,33 @@ class Runner:
         try:
             if self.trainer.device.type == "cuda":
                 torch.cuda.set_device(self.trainer.device)
-            self._emit_state("started")
-            self._announce_start()
-            self._send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
+            self.emit_state("started")
+            self.keeper.announce_start()
+            self.send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
             self.good.remember(self.trainer)  # before the first good read-out, the initial state is good
-            while self._stop is None:
-                self._apply_commands(block=self.status != "running" and self._job is None)
-                if self._stop is None and self.status == "running":
+            while self.stop_request is None:
+                self._apply_commands(block=self.status != "running" and not self.probe.busy)
+                if self.stop_request is None and self.status == "running":
                     self._guarded(self._advance)
-                self._run_job()
+                self.probe.run()
                 self._retry_writes()
                 self._host_stats_if_due()
-                self._flush_if_due()
-            self._finish(self._stop.save if self._stop else True, reason=self.exit_reason or "stopped")
+                self.flush()
+            save = self.stop_request.save if self.stop_request else True
+            self._finish(save, reason=self.exit_reason or "stopped")
         except BaseException as exc:  # the last line of defence: never die silently
-            self._emit(Failure(step=self.trainer.step, message=f"trainer thread crashed: {exc!r}",
-                               detail=traceback.format_exc()))
-            self._emit(Finished(step=self.trainer.step, reason="failed"))
-
-    def _announce_start(self) -> None:
-        s = self.session
-        for note in s.notes:
-            self.note("warning" if "cannot" in note else "info", note)
-        if s.resumed_from is None:
-            return
-        self._replay_history()
-        name = printable(s.checkpoint_path.name if s.checkpoint_path else "")
-        self.intervention("resume", f"resumed from {name} at step {s.resumed_from:,}", label="resumed")
-        knob_keys = set(KNOB_KEYS.values())
-        for key, before, after in s.resume_changes:
-            kind = {"train.k": "k", "loss.name": "loss", "train.lr_d": "lr_d", "train.lr_g": "lr_g"}.get(
-                key, "freeze" if key in knob_keys else "config")
-            self.intervention(kind, f"{key} {before} → {after} (set on resume)", label=f"{key.split('.')[-1]} {after}")
+            self.emit(Failure(step=self.trainer.step, message=f"trainer thread crashed: {exc!r}",
+                              detail=traceback.format_exc()))
+            self.emit(Finished(step=self.trainer.step, reason="failed"))
 
     def _advance(self) -> None:
         t, log = self.trainer, self.cfg.log
         t.iteration()
-        if t.step % log.every == 0 and not self._readout():
+        if t.step % log.every == 0 and not self.readout():
             return  # the read-out found a blow-up and restored a good state
         if self.folder and log.checkpoint_every and t.step >= self._next["checkpoint"]:
             self._next["checkpoint"] = _after(t.step, log.checkpoint_every)
-            self.checkpoint("periodic")
+            self.keeper.checkpoint("periodic")
             if self.status != "running":
                 return
         if self.cfg.train.steps and t.step >= self.cfg.train.steps:
@@ -184,7 +163,7 @@ class Runner:
         if png_due:
             self._next["png"] = _after(t.step, log.png_every)
         if png_due or time.monotonic() >= self._samples_due:
-            self._send_samples(png=png_due)
+            self.send_samples(png=png_due)
 
     def _reach_the_end(self) -> None:
         self._readout_pending()
@@ -193,9 +172,9 @@ class Runner:
         self.note("info", f"reached train.steps = {self.cfg.train.steps:,}")
         if self.exit_when_done:
             self.exit_reason = "steps"
-            self._stop = Stop(save=True)
+            self.stop_request = Stop(save=True)
         else:
-            self.checkpoint("final")
+            self.keeper.checkpoint("final")
             self.set_status("finished", "finished: reached train.steps")
 
     def _guarded(self, action: Callable[[], None]) -> None:
@@ -204,13 +183,13 @@ class Runner:
             action()
         except torch.OutOfMemoryError:
             b = self.cfg.train.batch_size
-            self._fail(f"CUDA out of memory at batch size {b}: try --set train.batch_size={max(1, b // 2)}",
-                       traceback.format_exc())
+            self.fail(f"CUDA out of memory at batch size {b}: try --set train.batch_size={max(1, b // 2)}",
+                      traceback.format_exc())
         except Exception as exc:
-            self._fail(f"{type(exc).__name__}: {printable(exc)}", traceback.format_exc())
+            self.fail(f"{type(exc).__name__}: {printable(exc)}", traceback.format_exc())
 
     # ---------------------------------------------------------------------------- metrics
-    def _readout(self, *, measure_rate: bool = True) -> bool:
+    def readout(self, *, measure_rate: bool = True) -> bool:
         """Read out the window; False if it found a non-finite value (the good state is then restored)."""
         t = self.trainer
         n_d, n_g = t.window_steps
@@ -219,9 +198,9 @@ class Runner:
         blew_up = self._what_blew_up(row, finite, n_d, n_g)
         if blew_up is not None:
             good = self.good.step
-            self._fail(f"{blew_up} became non-finite (NaN or inf) between steps {good + 1:,} and {t.step:,}; "
-                       f"restored step {good:,}. Lower a learning rate or switch the loss, then resume, "
-                       "or roll back to the last checkpoint (u)")
+            self.fail(f"{blew_up} became non-finite (NaN or inf) between steps {good + 1:,} and {t.step:,}; "
+                      f"restored step {good:,}. Lower a learning rate or switch the loss, then resume, "
+                      "or roll back to the last checkpoint (u)")
             return False
         self.good.remember(t)
         now = time.monotonic()
@@ -235,8 +214,8 @@ class Runner:
             row.update(self.observer.toy_metrics())
         if self.observer.is_toy and log.probe_every and t.step >= self._next["probe"]:
             self._next["probe"] = _after(t.step, log.probe_every)
-            self._start_probe(requested=False)
-        self._queue_row(row)
+            self.probe.start(requested=False)
+        self.queue_row(row)
         self._report_graph_status()
         return True
 
@@ -246,8 +225,9 @@ class Runner:
         if finite and tensor is None:
             return None
         penalty = self.trainer.loss.penalty is not None
-        measured = [name for names, n in ((("loss_d", "grad_norm_d", "gp"), n_d), (("loss_g", "grad_norm_g"), n_g))
-                    if n for name in names if (name != "gp" or penalty) and not math.isfinite(row.get(name, 0.0))]
+        players = ((("loss_d", "grad_norm_d", "gp"), n_d), (("loss_g", "grad_norm_g"), n_g))
+        measured = [name for names, n in players if n for name in names
+                    if (name != "gp" or penalty) and not math.isfinite(row.get(name, 0.0))]
         parts = measured[:2] + ([tensor] if tensor else [])
         return " and ".join(parts) or "a measurement"
 
@@ -261,9 +241,9 @@ class Runner:
     def _readout_pending(self) -> None:
         """Read out a partial window (at the end of a run), if any step happened since the last."""
         if self.trainer.has_pending_readout:
-            self._readout()
+            self.readout()
 
-    def _queue_row(self, row: dict[str, Any]) -> None:
+    def queue_row(self, row: dict[str, Any]) -> None:
         """Queue a metrics row; a second row at one step (a single D- or G-step while paused, a probe's
         result) is merged into the first, so metrics.jsonl keeps one row per step."""
         t = self.trainer
@@ -277,17 +257,17 @@ class Runner:
         self._pending.append(row)
         self._last_row = row
 
-    def _flush_if_due(self, force: bool = False) -> None:
+    def flush(self, force: bool = False) -> None:
         now = time.monotonic()
         if self._pending and (force or now - self._last_emit >= EMIT_INTERVAL):
             rows, self._pending = self._pending, []
             self._last_emit = now
             self.recorder.add_rows(rows)
-            self._emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(_as_array(rows))))
+            self.emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(_as_array(rows))))
         if self.recorder.pending and not self.recorder.failing and not self.recorder.flush():
-            self._write_failed()
+            self.write_failed()
 
-    def _send_samples(self, *, png: bool = False) -> None:
+    def send_samples(self, *, png: bool = False) -> None:
         """Send the current samples to the sink; with ``png``, also save them in the run folder.
 
         The next grid is due after ``log.samples_every_s``, or later if making this one took more than
@@ -297,7 +277,7 @@ class Runner:
         event = self.observer.samples()
         cost = time.monotonic() - start
         self._samples_due = start + max(self.cfg.log.samples_every_s, cost / SAMPLES_BUDGET)
-        self._emit(event)
+        self.emit(event)
         if not (png and self.folder) or self.recorder.failing:
             return
         step, folder = self.trainer.step, self.folder
@@ -307,66 +287,14 @@ class Runner:
             ok = self.recorder.write("a sample PNG", lambda: folder.write_toy_scatter(
                 step, event.real, event.fake, event.d_surface, event.extent, score=event.surface == "score"))
         if not ok:
-            self._write_failed()
+            self.write_failed()
 
     def _host_stats_if_due(self) -> None:
         now = time.monotonic()
         if now >= self._host_due:
             self._host_due = now + HOST_EVERY_S
-            self._emit(self.host.stats(step=self.trainer.step, t=self.elapsed, graph=self.trainer.graph_status))
-
-    # -------------------------------------------------------------------------- the probe
-    def request_probe(self) -> None:
-        if self._job is not None:
-            self.note("info", f"a probe of step {self._job.at_step:,} is running; its result comes first")
-            return
-        self._start_probe(requested=True)
-
-    def _start_probe(self, *, requested: bool) -> None:
-        if self._job is not None:
-            return
-        log = self.cfg.log
-        self._job = probe_job(self.trainer, max_steps=log.probe_steps, budget_s=log.probe_budget_s)
-        self._job_requested = requested
-        self._job_due = 0.0
-        if requested:
-            self.note("info", f"probing D* for G at step {self.trainer.step:,}…")
-
-    def _run_job(self) -> None:
-        """Give the background job a slice: back to back while paused, a share of the time while training."""
-        job = self._job
-        if job is None or time.monotonic() < self._job_due:
-            return
-        start = time.monotonic()
-        try:
-            done = job.advance(JOB_SLICE_S)
-        except Exception as exc:  # a probe that fails says so; the run goes on
-            self._job = None
-            self.note("warning", f"probe failed: {type(exc).__name__}: {printable(exc)}")
-            return
-        spent = time.monotonic() - start
-        if self.status == "running":
-            share = JOB_SHARE[self._job_requested]
-            self._job_due = time.monotonic() + spent * (1 - share) / share
-        if not done:
-            return
-        self._job = None
-        r = job.result
-        assert r is not None
-        how = "converged" if r.converged else "not converged: its step cap or time budget ended it"
-        self.intervention("probe", f"jsd_probe = {r.jsd:.4f} nats for G at step {r.at_step:,} "
-                                   f"({r.steps:,} probe steps, {how}, {r.seconds:.1f} s)",
-                          label="probe", marker=self._job_requested)
-        self._queue_row({"jsd_probe": r.jsd, "probe_at": r.at_step, "probe_steps": r.steps,
-                         "probe_converged": int(r.converged)})
-        if self.status != "running":
-            self._flush_if_due(force=True)
-
-    def request_evaluation(self) -> None:
-        self.note("warning", "image-quality evaluation is not available in this version")
-
-    def _cancel_job(self) -> None:
-        self._job = None
+            t = self.trainer
+            self.emit(self.host.stats(step=t.step, t=self.elapsed, graph=t.graph_status))
 
     # ------------------------------------------------------------------------- commands
     def _apply_commands(self, *, block: bool) -> None:
@@ -379,7 +307,7 @@ class Runner:
             block = False
             self._guarded(lambda c=command: self._apply_checked(c))
             self._origin = ""
-            if self._stop is not None:
+            if self.stop_request is not None:
                 return
 
     def _apply_checked(self, c: Command) -> None:
@@ -394,74 +322,21 @@ class Runner:
             self.note("warning", f"{type(c).__name__} refused: {printable(reason)}")
             self.emit_state(f"{type(c).__name__} refused")
 
-    def stop(self, c: Stop) -> None:
-        self._stop = c
-
-    def resume_training(self) -> None:
-        if self.finished:
-            self.note("warning", f"the run reached train.steps = {self.cfg.train.steps:,}: quit (q), then "
-                                 f"continue it with gantui --resume RUN --steps N (N > {self.trainer.step:,})")
-            self.emit_state("finished")
-            return
-        if self.recorder.failing:
-            self.recorder.fresh_start()
-            if not self.recorder.flush():
-                self.note("warning", f"{self.recorder.failing}: training stays paused until writing works")
-                self.emit_state("paused: run folder not writable")
-                return
-        if self.status == "running":
-            self.emit_state("already running")
-            return
-        self._paused_by_disk = False
-        self._rate_ref = (self.trainer.step, time.monotonic())
-        self.set_status("running", "resumed")
-        self.intervention("resume", "resumed", label="resume")
-
-    def step_once(self, kind: str) -> None:
-        """One iteration, D-step or G-step while paused, read out and shown at once."""
-        if self.status == "running":
-            self.note("warning", "step: pause first (space)")
-            self.emit_state("running")
-            return
-        if self.finished:
-            self.resume_training()  # says why not
-            return
-        t = self.trainer
-        {"iteration": t.iteration, "d": t.d_step, "g": t.g_step}[kind]()
-        if not self._readout(measure_rate=False):
-            return
-        self._send_samples()
-        self._flush_if_due(force=True)
-        self.emit_state(f"one {'iteration' if kind == 'iteration' else kind.upper() + '-step'}")
-
-    def knobs_changed(self, reason: str) -> None:
-        """A live setting changed: config.toml says so (written with the next flush), and so does the UI."""
-        k = self.trainer.knobs
-        values = {"k": k.k, "loss": k.loss, "lr_d": k.lr_d, "lr_g": k.lr_g, "frozen_d": k.frozen_d,
-                  "frozen_g": k.frozen_g}
-        self.cfg = self.cfg.replace(**{key: values[knob] for knob, key in KNOB_KEYS.items()})
-        self.recorder.set_config(self.cfg)
-        self.emit_state(reason)
-
-    def save_preset(self, name: str) -> None:
-        path = self.session.save_preset(name, self.trainer.knobs)
-        self.note("info", f"preset '{printable(name)}' saved to {printable(path)}")
-        self._emit(PresetSaved(name=name, path=str(path)))
-
     # ------------------------------------------------------------------------ failures
-    def _fail(self, message: str, detail: str = "") -> None:
+    def fail(self, message: str, detail: str = "") -> None:
         """Pause at the last good state and report; the run can be resumed or rolled back."""
-        self._cancel_job()
+        self.probe.cancel()
         self.good.restore(self.trainer)
         self._pending = [r for r in self._pending if r["step"] <= self.trainer.step]
+        self._last_row = self._pending[-1] if self._pending else None
         self.set_status("failed", message, emit=False)
-        self._flush_if_due(force=True)
+        self.flush(force=True)
         self.intervention("failure", message, label="failed")
-        self._emit(Failure(step=self.trainer.step, message=message, detail=detail,
-                           checkpoint=str(self.last_checkpoint or "")))
+        self.emit(Failure(step=self.trainer.step, message=message, detail=detail,
+                          checkpoint=str(self.keeper.last_checkpoint or "")))
         self.emit_state("failed")
 
-    def _write_failed(self) -> None:
+    def write_failed(self) -> None:
         """A write failed: pause (no new rows pile up); retried until it works or, headless, gives up."""
         failing = self.recorder.failing
         if self.status == "running":
@@ -476,122 +351,43 @@ class Runner:
         rec = self.recorder
         if not rec.failing:
             return
-        if self.exit_when_done and rec.failing_for() > self.cfg.log.write_retry_s and self._stop is None:
+        gave_up = self.exit_when_done and rec.failing_for() > self.cfg.log.write_retry_s
+        if gave_up and self.stop_request is None:
             self.note("warning", f"{rec.failing} for {rec.failing_for():.0f} s: stopping the run")
             self.exit_reason = "write-failed"
-            self._stop = Stop(save=True)
+            self.stop_request = Stop(save=True)
             return
         if rec.retry_due() and rec.flush() and self._paused_by_disk:
-            self._paused_by_disk = False
             self.note("info", "writing works again: training resumed")
-            self._rate_ref = (self.trainer.step, time.monotonic())
-            self.set_status("running", "resumed: run folder writable again")
+            self.start_training("resumed: run folder writable again")
 
-    # ------------------------------------------------------------------ history, rollback
-    def _replay_history(self) -> None:
-        """Send the run's history so far: its metric rows and its markers (a resume, a rollback)."""
-        rows = self.session.resumed_rows if self.folder is None else rows_array(self.folder.read_metrics().rows)
-        if rows is not None and len(rows):
-            self._emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(rows)))
-            self._last_row = None
-        for record in self.history:
-            if record.get("label"):
-                self._emit(Intervention(step=int(record["step"]), t=float(record.get("t", 0.0)),
-                                        kind=str(record.get("kind", "")), detail=str(record.get("detail", "")),
-                                        label=str(record["label"]), origin=str(record.get("by", ""))))
+    def start_training(self, reason: str) -> None:
+        """Set the run going again (from a pause, a failure, or a folder that failed to write)."""
+        self._paused_by_disk = False
+        self._rate_ref = (self.trainer.step, time.monotonic())
+        self.set_status("running", reason)
 
-    def rollback(self) -> None:
-        files = self.folder.checkpoints() if self.folder else []
-        if not files:
-            self.note("warning", "rollback: this run has no checkpoint yet")
-            self.emit_state("no checkpoint")
-            return
-        path = files[-1].path
-        before = self.trainer.step
-        try:
-            ckpt.restore(self.trainer, ckpt.load(path), path=path)
-        except ckpt.CheckpointError as exc:
-            self.note("warning", f"rollback failed: {exc}")
-            self.emit_state("rollback failed")
-            return
-        step, folder = self.trainer.step, self.folder
-        assert folder is not None
-        self._cancel_job()
-        self._pending = []
+    def forget_after(self, step: int) -> None:
+        """The run went back to ``step``: drop what was measured or scheduled for the abandoned branch."""
+        self.probe.cancel()
+        self._pending = [r for r in self._pending if r["step"] <= step]
         self._last_row = None
         self.recorder.discard_after(step)
-        self.recorder.write("the logs", lambda: folder.truncate_after(step))
-        self.recorder.write("checkpoints", lambda: folder.set_aside_checkpoints_after(step))
         self.history = [e for e in self.history if e.get("step", 0) <= step]
+        log = self.cfg.log
         self._next = {key: _after(step, every) for key, every in (
-            ("toy", self.cfg.log.toy_metrics_every), ("probe", self.cfg.log.probe_every),
-            ("png", self.cfg.log.png_every), ("checkpoint", self.cfg.log.checkpoint_every))}
-        self.good.remember(self.trainer)
-        self._emit(HistoryReset(step=step, reason=f"rolled back from step {before:,}"))
-        self._replay_history()
-        self.intervention("rollback", f"rolled back from step {before:,} to {step:,} ({path.name}); "
-                                      "what came after it is discarded", label="rollback")
-        self.last_checkpoint = path
-        self.knobs_changed(f"rolled back to step {step:,}")
-        self.set_status("paused", f"rolled back to step {step:,}")
-        self._send_samples()
-
-    # --------------------------------------------------------------------- checkpoints
-    def _capture(self) -> dict[str, Any]:
-        return ckpt.capture(self.trainer, config=self.cfg.as_dict(), history=self.history) | {
-            "elapsed": self.elapsed, "preset": self.cfg.preset}
-
-    def checkpoint(self, tag: str) -> Path | None:
-        """Save a checkpoint; a state that is not finite is never saved (it fails the run instead)."""
-        if self.folder is None:
-            if tag == "manual":
-                self.note("warning", "this run writes no run folder: nothing to save")
-            return None
-        state = self._capture()
-        bad = nonfinite_in_state(state)
-        if bad is not None:
-            good = self.good.step
-            self._fail(f"{bad} became non-finite (NaN or inf) after step {good:,}; restored step {good:,} "
-                       "and saved nothing. Lower a learning rate or switch the loss, then resume")
-            return None
-        path = self.folder.checkpoint_path(tag, self.trainer.step)
-        if not self.recorder.write(f"checkpoint {path.name}", lambda: ckpt.save(path, state)):
-            self._write_failed()
-            return None
-        if tag == "periodic":
-            self.recorder.write("old checkpoints", self.folder.prune_periodic)
-        self.last_checkpoint = path
-        self.intervention("checkpoint", f"saved {path}", label="save", marker=tag == "manual")
-        return path
-
-    def _rescue(self, tag: str) -> Path | None:
-        """The run folder cannot be written: save the final state wherever it can be."""
-        state = self._capture()
-        name = ckpt.checkpoint_name(tag, self.trainer.step)
-        for folder in rescue_dirs(self.folder.path if self.folder else Path("run")):
-            with contextlib.suppress(OSError):
-                folder.mkdir(parents=True, exist_ok=True)
-                path = ckpt.save(folder / name, state)
-                self.rescued = str(path)
-                self.note("warning", f"the run folder cannot be written: checkpoint saved to {printable(path)}")
-                return path
-        self.note("warning", "the checkpoint could not be saved anywhere (run folder, temp dir, home)")
-        return None
+            ("toy", log.toy_metrics_every), ("probe", log.probe_every), ("png", log.png_every),
+            ("checkpoint", log.checkpoint_every))}
 
     def _finish(self, save: bool, *, reason: str) -> None:
-        self._cancel_job()
+        self.probe.cancel()
         self._guarded(self._readout_pending)
-        self._flush_if_due(force=True)
-        saved_already = (self.finished and self.last_checkpoint is not None
-                         and ckpt.checkpoint_name("final", self.trainer.step) == Path(self.last_checkpoint).name)
+        self.flush(force=True)
+        keeper = self.keeper
+        saved_already = (self.finished and keeper.last_checkpoint is not None
+                         and ckpt.checkpoint_name("final", self.trainer.step) == keeper.last_checkpoint.name)
         if save and self.folder and not saved_already:
-            tag = "final" if self.status != "failed" else "last-good"
-            path = self.checkpoint(tag) if not self.recorder.failing else None
-            if path is None and self.status == "failed" and not self.recorder.failing:
-                path = self.checkpoint("last-good")  # the state was not finite: the good one now is
-                tag = "last-good"
-            if path is None and self.recorder.failing:
-                self._rescue(tag)
+            keeper.save_final("final" if self.status != "failed" else "last-good")
         self.recorder.fresh_start()
         if not self.recorder.flush():
             self.note("warning", f"{self.recorder.failing}: {self.recorder.pending} record(s) could not be "
@@ -602,17 +398,17 @@ class Runner:
         self.emit_state(reason)
         if self.folder:
             self.folder.close()
-        last = self.rescued or str(self.last_checkpoint or "")
-        self._emit(Finished(step=self.trainer.step, reason=reason, checkpoint=last,
-                            extra={"rescued": bool(self.rescued), "unwritten": self.recorder.pending}))
+        last = keeper.rescued or str(keeper.last_checkpoint or "")
+        self.emit(Finished(step=self.trainer.step, reason=reason, checkpoint=last,
+                           extra={"rescued": bool(keeper.rescued), "unwritten": self.recorder.pending}))
 
     # -------------------------------------------------------------------------- events
-    def _emit(self, event: Event) -> None:
+    def emit(self, event: Event) -> None:
         with contextlib.suppress(Exception):  # a broken watcher must not stop training
             self._sink(event)
 
     def note(self, level: str, message: str) -> None:
-        self._emit(Notice(step=self.trainer.step, level=level, message=message))
+        self.emit(Notice(step=self.trainer.step, level=level, message=message))
 
     def intervention(self, kind: str, detail: str, *, label: str = "", marker: bool = True) -> None:
         """Record ``kind`` in events.jsonl and the checkpoint history, and tell the watcher.
@@ -629,8 +425,8 @@ class Runner:
         self.history.append(record)
         self.recorder.add_event(record)
         if marker:
-            self._emit(Intervention(step=step, t=t, kind=kind, detail=detail, label=label or kind,
-                                    origin=self._origin))
+            self.emit(Intervention(step=step, t=t, kind=kind, detail=detail, label=label or kind,
+                                   origin=self._origin))
         else:
             self.note("info", detail)
 
@@ -652,10 +448,8 @@ class Runner:
         )
 
     def emit_state(self, reason: str) -> None:
-        self._flush_if_due(force=True)
-        self._emit(StateChanged(state=self.state(), reason=reason))
-
-    _emit_state = emit_state
+        self.flush(force=True)
+        self.emit(StateChanged(state=self.state(), reason=reason))
 
 
 def _after(step: int, every: int) -> int:

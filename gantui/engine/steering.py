@@ -13,12 +13,14 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from gantui.engine.losses import LOSSES
+from gantui.engine.session import KNOB_KEYS
 from gantui.protocol import (
     ChangeK,
     Command,
     Evaluate,
     Freeze,
     Pause,
+    PresetSaved,
     Probe,
     Resume,
     Rollback,
@@ -33,6 +35,7 @@ from gantui.protocol import (
     ToggleFreeze,
     TogglePause,
 )
+from gantui.text import printable
 
 if TYPE_CHECKING:
     from gantui.engine.runner import Runner
@@ -82,7 +85,7 @@ class Steering:
             r.emit_state(f"already {r.status}")
 
     def resume(self, _c: Command) -> None:
-        self.runner.resume_training()
+        self.resume_training()
 
     def toggle_pause(self, c: Command) -> None:
         if self.runner.status == "running":
@@ -91,7 +94,44 @@ class Steering:
             self.resume(c)
 
     def step(self, c: Step) -> None:
-        self.runner.step_once(c.kind)
+        self.step_once(c.kind)
+
+    def resume_training(self) -> None:
+        """Train again, unless the run reached its end or its folder still cannot be written."""
+        r = self.runner
+        if r.finished:
+            r.note("warning", f"the run reached train.steps = {r.cfg.train.steps:,}: quit (q), then continue "
+                              f"it with gantui --resume RUN --steps N (N > {self.trainer.step:,})")
+            r.emit_state("finished")
+            return
+        if r.recorder.failing:
+            r.recorder.fresh_start()
+            if not r.recorder.flush():
+                r.note("warning", f"{r.recorder.failing}: training stays paused until writing works")
+                r.emit_state("paused: run folder not writable")
+                return
+        if r.status == "running":
+            r.emit_state("already running")
+            return
+        r.start_training("resumed")
+        r.intervention("resume", "resumed", label="resume")
+
+    def step_once(self, kind: str) -> None:
+        """One iteration, D-step or G-step while paused, read out and shown at once."""
+        r, t = self.runner, self.trainer
+        if r.status == "running":
+            r.note("warning", "step: pause first (space)")
+            r.emit_state("running")
+            return
+        if r.finished:
+            self.resume_training()  # says why not
+            return
+        {"iteration": t.iteration, "d": t.d_step, "g": t.g_step}[kind]()
+        if not r.readout(measure_rate=False):
+            return
+        r.send_samples()
+        r.flush(force=True)
+        r.emit_state(f"one {'iteration' if kind == 'iteration' else kind.upper() + '-step'}")
 
     # -------------------------------------------------------------------------- knobs
     def set_k(self, c: SetK) -> None:
@@ -111,7 +151,7 @@ class Steering:
         before = self.trainer.knobs.k
         self.trainer.set_k(k)
         self.runner.intervention("k", f"k {before} → {k}", label=f"k {k}")
-        self.runner.knobs_changed(f"k = {k}")
+        self.knobs_changed(f"k = {k}")
 
     def set_loss(self, c: SetLoss) -> None:
         before = self.trainer.knobs.loss
@@ -119,7 +159,7 @@ class Steering:
         self.trainer.set_loss(c.name, reset_optimizers=reset)
         detail = f"loss {before} → {c.name}" + (" (optimiser state reset)" if reset else "")
         self.runner.intervention("loss", detail, label=c.name)
-        self.runner.knobs_changed(f"loss = {c.name}")
+        self.knobs_changed(f"loss = {c.name}")
 
     def set_lr(self, c: SetLR) -> None:
         self._lr(c.player, c.lr, label=f"lr_{c.player} {_lr(c.lr)}")
@@ -138,7 +178,7 @@ class Steering:
         before = knobs.lr_d if player == "d" else knobs.lr_g
         self.trainer.set_lr(player, lr)
         self.runner.intervention(f"lr_{player}", f"lr_{player} {_lr(before)} → {_lr(lr)}", label=label)
-        self.runner.knobs_changed(f"lr_{player} = {_lr(lr)}")
+        self.knobs_changed(f"lr_{player} = {_lr(lr)}")
 
     def freeze(self, c: Freeze) -> None:
         self._freeze(c.player, c.frozen)
@@ -153,26 +193,38 @@ class Steering:
         word = "frozen" if frozen else "unfrozen"
         label = f"{'freeze' if frozen else 'unfreeze'} {who}"
         self.runner.intervention("freeze", f"{who} {word}", label=label)
-        self.runner.knobs_changed(f"{who} {word}")
+        self.knobs_changed(f"{who} {word}")
+
+    def knobs_changed(self, reason: str) -> None:
+        """A live setting changed: config.toml says so (written with the next flush), and so does the UI."""
+        r, k = self.runner, self.trainer.knobs
+        values = {"k": k.k, "loss": k.loss, "lr_d": k.lr_d, "lr_g": k.lr_g, "frozen_d": k.frozen_d,
+                  "frozen_g": k.frozen_g}
+        r.cfg = r.cfg.replace(**{key: values[knob] for knob, key in KNOB_KEYS.items()})
+        r.recorder.set_config(r.cfg)
+        r.emit_state(reason)
 
     # --------------------------------------------------------------------- everything else
     def save_checkpoint(self, c: SaveCheckpoint) -> None:
-        self.runner.checkpoint(c.tag)
+        self.runner.keeper.checkpoint(c.tag)
 
     def rollback(self, _c: Rollback) -> None:
-        self.runner.rollback()
+        self.runner.keeper.rollback()
 
     def probe(self, _c: Probe) -> None:
-        self.runner.request_probe()
+        self.runner.probe.request()
 
     def evaluate(self, _c: Evaluate) -> None:
-        self.runner.request_evaluation()
+        self.runner.note("warning", "image-quality evaluation is not available in this version")
 
     def save_preset(self, c: SavePreset) -> None:
-        self.runner.save_preset(c.name)
+        r = self.runner
+        path = r.session.save_preset(c.name, self.trainer.knobs)
+        r.note("info", f"preset '{printable(c.name)}' saved to {printable(path)}")
+        r.emit(PresetSaved(name=c.name, path=str(path)))
 
     def stop(self, c: Stop) -> None:
-        self.runner.stop(c)
+        self.runner.stop_request = c
 
 
 def _check(c: Command) -> None:
