@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", metavar="DEV", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed")
     p.add_argument("--steps", type=int, metavar="N", help="iterations to train (0: until stopped)")
-    p.add_argument("--run-dir", type=Path, metavar="DIR", help="run folder (default: runs/<time>-<preset>)")
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: runs/<time>-<preset>)")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a --run-dir that already holds one (its files are replaced)")
     p.add_argument("--resume", type=Path, metavar="PATH",
@@ -144,8 +144,10 @@ def _check_args(args: argparse.Namespace) -> None:
                           "(change fields with --set)")
     if args.resume is not None and args.overwrite:
         raise ConfigError("--overwrite and --resume: --overwrite starts a new run, --resume continues one")
-    if args.run_dir is not None and str(args.run_dir).strip() in ("", "."):
-        raise ConfigError(f"--run-dir {str(args.run_dir)!r}: expected a folder of its own for the run")
+    if args.run_dir is not None:
+        if args.run_dir.strip() in ("", "."):
+            raise ConfigError(f"--run-dir {args.run_dir!r}: expected a folder of its own for the run")
+        args.run_dir = Path(args.run_dir)
     if args.resume is not None and not str(args.resume).strip():
         raise ConfigError("--resume '': expected a run folder or a checkpoint file")
 

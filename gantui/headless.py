@@ -96,6 +96,8 @@ def run_headless(session: Session, console: Console | None = None) -> int:
                     continue
                 if isinstance(event, MetricsBatch) and len(event.values):
                     row = event.rows()[-1]
+                    if row.get("step", 0) <= (session.resumed_from or -1):
+                        continue  # the history a resume replays: already shown by the run that wrote it
                     if "loss_d" in row or "loss_g" in row:
                         last_row = row
                     sps = row.get("steps_per_sec", math.nan)
@@ -106,12 +108,12 @@ def run_headless(session: Session, console: Console | None = None) -> int:
                         # One line whatever the width: piped to a log, a console is 80 columns wide.
                         progress.console.print(metrics_line(row), soft_wrap=True, markup=False)
                 elif isinstance(event, Notice) and event.level == "warning":
-                    progress.console.print(f"[yellow]warning:[/] {printable(event.message)}", highlight=False,
-                                           markup=True, emoji=False)
+                    progress.console.print(f"warning: {printable(event.message)}", markup=False,
+                                           style="yellow", soft_wrap=True)
                 elif isinstance(event, Failure):
                     failed = True
                     progress.console.print(f"failed at step {event.step}: {printable(event.message)}",
-                                           markup=False, style="red")
+                                           markup=False, style="red", soft_wrap=True)
                     runner.send(Stop(save=True))
                 elif isinstance(event, Finished):
                     finished = event

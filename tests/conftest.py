@@ -27,3 +27,13 @@ def _one_torch_thread() -> None:
     except ImportError:
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def cli_env(tmp_path) -> dict[str, str]:
+    """The environment for a gantui subprocess: an empty preset folder and a run folder under tmp_path."""
+    import os
+
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), COLUMNS="200")
+    env.pop("PYTHONSTARTUP", None)
+    return env

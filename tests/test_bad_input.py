@@ -52,14 +52,6 @@ class Outcome:
     cpu_seconds: float  # the child's user + system time
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
-    """The environment for a subprocess: an empty preset folder and a run folder under tmp_path."""
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), COLUMNS="200")
-    env.pop("PYTHONSTARTUP", None)
-    return env
-
-
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

@@ -37,8 +37,10 @@ def test_metric_lines_stay_whole_on_a_narrow_console(tmp_path: Path) -> None:
     metric_lines = [line for line in lines if line.startswith("step ")]
     assert metric_lines, lines
     assert all("D(x)" in line and line.endswith(" it/s") for line in metric_lines), lines
-    stray = [line for line in lines if line.endswith("it/s") and not line.startswith(("step", "training", "final"))]
+    known = ("step", "training", "final")
+    stray = [line for line in lines if line.endswith("it/s") and not line.startswith(known)]
     assert stray == []
     # The end says how far the run got and how to continue it.
-    assert lines[-1].startswith("run folder ") and f"gantui --resume {tmp_path / 'run'} --steps 100" in lines[-1]
+    assert lines[-1].startswith("run folder ")
+    assert f"gantui --resume {tmp_path / 'run'} --steps 100" in lines[-1]
     assert any(line.startswith("final: step      50") for line in lines)

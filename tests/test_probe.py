@@ -68,9 +68,16 @@ def test_the_probe_advances_in_slices_and_adds_up_to_one_run() -> None:
 
 def test_with_g_frozen_the_probe_comes_within_005_nats_of_the_true_jsd_on_ring8() -> None:
     """Issue 10.16: after 2 000 ring8 iterations (true JSD ≈ 0.40 there), the probe must not read 0.3."""
-    session = Session.create(smoke_config("model.z_dim=16", "model.g_hidden=[128,128]",
-                                          "model.d_hidden=[128,128]", "train.batch_size=256",
-                                          "train.steps=0"), write=False)
+    session = Session.create(
+        smoke_config(
+            "model.z_dim=16",
+            "model.g_hidden=[128,128]",
+            "model.d_hidden=[128,128]",
+            "train.batch_size=256",
+            "train.steps=0",
+        ),
+        write=False,
+    )
     t = session.trainer
     for _ in range(2000):
         t.iteration()

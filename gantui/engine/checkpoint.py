@@ -160,7 +160,8 @@ def load(path: Path) -> dict[str, Any]:
                               f"(truncated or corrupt: {_sentence(exc)})") from None
     except Exception as exc:  # anything else a damaged archive makes torch raise
         raise CheckpointError(f"{shown}: not a readable gantui checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    fmt = state.get("format") if isinstance(state, dict) else None
+    if not (_is_int(fmt) and fmt == FORMAT):
         raise CheckpointError(f"{shown}: not a gantui checkpoint (format {FORMAT} expected)")
     validate(state, shown)
     return state
@@ -207,7 +208,7 @@ def validate(state: dict[str, Any], where: str) -> None:
         raise _bad(where, "knobs", "is missing")
     if not _is_int(knobs.get("k")) or not 1 <= knobs["k"] <= 100:
         raise _bad(where, "knobs.k", f"is {_show(knobs.get('k'))}, expected 1 to 100")
-    if knobs.get("loss") not in LOSS_NAMES:
+    if not isinstance(knobs.get("loss"), str) or knobs["loss"] not in LOSS_NAMES:
         raise _bad(where, "knobs.loss", f"is {_show(knobs.get('loss'))}, expected a gantui loss")
     for key in ("lr_d", "lr_g"):
         if not _is_number(knobs.get(key)) or not 0 <= knobs[key] <= 10:

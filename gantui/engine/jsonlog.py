@@ -119,6 +119,13 @@ class JsonLog:
         """Keep the usable lines up to ``step`` (a resumed or rolled-back run); return lines dropped
         as unusable. The last kept line can be replaced by :meth:`append` (see ``replace_step``)."""
         read = read_log(self.path, numeric=self.numeric, up_to_step=step)
+        ordered = []
+        for row in read.rows:  # a log never goes back in steps: a line that does is not this run's
+            if ordered and row["step"] < ordered[-1]["step"]:
+                read.skipped += 1
+            else:
+                ordered.append(row)
+        read.rows = ordered
         text = "".join(dumps_row(row, self.integers) for row in read.rows)
         atomic_write_text(self.path, text)
         self._repair_needed = False

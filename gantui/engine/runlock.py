@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gantui.text import printable
 
-__all__ = ["LOCK_NAME", "RunFolderError", "RunLock", "holder"]
+__all__ = ["LOCK_NAME", "RunFolderError", "RunLock", "check_free", "holder"]
 
 LOCK_NAME = ".lock"
 
@@ -35,6 +35,16 @@ def holder(folder: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def check_free(folder: Path) -> None:
+    """Raise RunFolderError now if another process holds ``folder`` (a resume says so before it reads
+    anything else); the lock itself is taken later, when the run folder is opened."""
+    if not (Path(folder) / LOCK_NAME).exists():
+        return
+    lock = RunLock(folder)
+    lock.acquire()
+    lock.release()
 
 
 class RunLock:

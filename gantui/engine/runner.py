@@ -26,7 +26,7 @@ import torch
 from gantui.config import Config
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.good_state import GoodState
-from gantui.engine.health import first_nonfinite
+from gantui.engine.health import nonfinite_summary
 from gantui.engine.host import HostProbe
 from gantui.engine.keeper import RunKeeper
 from gantui.engine.losses import describe
@@ -221,7 +221,7 @@ class Runner:
 
     def _what_blew_up(self, row: dict[str, float], finite: bool, n_d: int, n_g: int) -> str | None:
         """Which measurement or tensor is NaN or inf, in the GAN's words; None when all is finite."""
-        tensor = first_nonfinite(self.trainer.named_live_tensors())
+        tensor = nonfinite_summary(self.trainer.named_live_tensors())
         if finite and tensor is None:
             return None
         penalty = self.trainer.loss.penalty is not None
@@ -229,7 +229,7 @@ class Runner:
         measured = [name for names, n in players if n for name in names
                     if (name != "gp" or penalty) and not math.isfinite(row.get(name, 0.0))]
         parts = measured[:2] + ([tensor] if tensor else [])
-        return " and ".join(parts) or "a measurement"
+        return ", ".join(parts) or "a measurement"
 
     def _report_graph_status(self) -> None:
         """On CUDA, say once whether iterations replay a CUDA graph (and why not, if not)."""

@@ -28,6 +28,7 @@ from gantui.engine import checkpoint as ckpt
 from gantui.engine.data import build_sampler
 from gantui.engine.device import configure_threads, enable_fast_math, memory_summary, resolve_device
 from gantui.engine.runfolder import Mode, RunFolder, default_run_dir
+from gantui.engine.runlock import check_free
 from gantui.engine.trainer import Knobs, Trainer
 from gantui.presets import save_preset
 from gantui.protocol import METRIC_NAMES
@@ -71,8 +72,10 @@ def open_checkpoint(target: Path) -> Resumed:
     """Open a checkpoint file, or a run folder's (or its checkpoints/ folder's) newest checkpoint."""
     target = Path(target)
     path = ckpt.find_latest(target) if target.is_dir() else target
-    state = ckpt.load(path)
     run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    if run_dir.is_dir():
+        check_free(run_dir)
+    state = ckpt.load(path)
     return Resumed(path=path, run_dir=run_dir, state=state)
 
 
@@ -212,7 +215,8 @@ class Session:
         if self.resumed_from is None:
             return
         if folder.dropped_lines:
-            self.notes.append(f"dropped {folder.dropped_lines} unusable line(s) from the run's logs")
+            self.notes.append(f"cannot use {folder.dropped_lines} line(s) of the run's logs: dropped "
+                              f"{folder.dropped_lines} unusable line(s)")
         moved = folder.set_aside_checkpoints_after(self.resumed_from)
         if moved:
             self.notes.append(f"moved {moved} checkpoint(s) past step {self.resumed_from:,} to "
