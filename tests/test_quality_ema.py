@@ -113,3 +113,14 @@ def test_a_bad_decay_is_refused():
     for decay in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError):
             EMA(small_g(), decay)
+
+
+def test_the_device_update_is_the_update_without_the_count():
+    g1, g2 = small_g(), small_g()
+    a, b = EMA(g1, 0.8), EMA(g2, 0.8)
+    train_step(g1, 7)
+    train_step(g2, 7)
+    a.update()
+    b.device_update()
+    assert all(torch.equal(x, y) for x, y in zip(params(a.model), params(b.model), strict=True))
+    assert (a.updates, b.updates) == (1, 0)

@@ -158,12 +158,28 @@ def test_feature_spaces_by_dataset():
 
 def test_the_cadence_keeps_evaluations_within_their_budget():
     cadence = EvalCadence(1000, budget=0.05)
-    assert not cadence.due(999, now=0.0) and cadence.due(1000, now=0.0)
-    cadence.finished(step=1000, seconds=3.0, now=10.0)  # 3 s of work: the next not before 60 s later
-    assert not cadence.due(2000, now=69.0)
-    assert cadence.due(2000, now=70.0)
-    assert not cadence.due(1999, now=1e6)
+    assert not cadence.due(999, now=5.0) and cadence.due(1000, now=5.0)  # the first: at eval.every
+    cadence.finished(step=1000, seconds=3.0)
+    # 3 s spent, and the next one is expected to cost 3 s again: 6 s must be within 5 % of the run.
+    assert not cadence.due(2000, now=119.0)
+    assert cadence.due(2000, now=120.0)
+    assert not cadence.due(1999, now=1e6)  # and never closer than eval.every iterations
+    cadence.finished(step=2500, seconds=1.0)  # an on-demand one counts too
+    assert not cadence.due(3500, now=99.0) and cadence.due(3500, now=100.0)  # (3 + 1 + 1) / 0.05 = 100
     off = EvalCadence(0)
     assert not off.due(10**9, now=1e9)  # 0: only on request
-    off.finished(step=5, seconds=1.0, now=0.0)
+    off.finished(step=5, seconds=1.0)
     assert not off.due(10**9, now=1e9)
+
+
+def test_the_cadence_holds_the_budget_over_a_simulated_run():
+    cadence, now, spent, step = EvalCadence(100), 0.0, 0.0, 0
+    while now < 10_000:
+        step += 10
+        now += 0.1  # 100 iterations a second
+        if cadence.due(step, now):
+            cost = 2.0 + (step % 7) / 7  # 2 to 3 s, varying
+            cadence.finished(step=step, seconds=cost)
+            spent += cost
+            now += cost
+    assert 0.04 < spent / now <= 0.05

@@ -47,11 +47,16 @@ class EMA:
     @torch.no_grad()
     def update(self) -> None:
         """One step of the average (call after each G-step)."""
+        self.device_update()
+        self.updates += 1
+
+    @torch.no_grad()
+    def device_update(self) -> None:
+        """The device work of :meth:`update` alone, for a captured CUDA graph (count with ``updates``)."""
         if self._dst:
             torch._foreach_lerp_(self._dst, self._src, 1.0 - self.decay)
         if self._dst_buffers:
             torch._foreach_copy_(self._dst_buffers, self._src_buffers)
-        self.updates += 1
 
     @torch.no_grad()
     def reset(self) -> None:

@@ -11,9 +11,8 @@ chunking, so the result does not depend on how the work was split (BatchNorm in 
 the same batches). Each chunk runs inside :func:`~gantui.engine.rng.isolated_rng` over the training
 streams: evaluating never changes the run.
 
-:class:`EvalCadence` keeps evaluations at most ``EVAL_BUDGET`` (5 %) of the run's time, as the sample
-grids are kept (``runner.SAMPLES_BUDGET``): after an evaluation that cost c seconds the next is not
-due for c / budget seconds, nor before ``eval.every`` iterations.
+:class:`EvalCadence` keeps evaluations within ``EVAL_BUDGET`` (5 %) of the run's time, as the sample
+grids are kept (``runner.SAMPLES_BUDGET``), and no closer than ``eval.every`` iterations.
 """
 
 from __future__ import annotations
@@ -212,21 +211,32 @@ def _relay(steps: Generator[object, None, T], progress: Callable[[], EvalProgres
 
 
 class EvalCadence:
-    """When the next evaluation is due: ``every`` iterations apart, and at most ``budget`` of the time."""
+    """When the next periodic evaluation is due: ``every`` iterations apart, within ``budget`` of the time.
+
+    ``now`` is the run's own clock (seconds of training, pauses excluded). An evaluation is due once
+    ``every`` iterations have passed since the last one started, and only if, counting the last one's
+    cost again, all evaluations so far would stay within ``budget`` of the run's time: after an
+    evaluation that took c seconds, at 5 % the next waits until the run is c / 0.05 seconds older per
+    evaluation done. On-demand evaluations count too (call :meth:`finished` for them as well), so
+    asking for one never lets the periodic ones exceed the budget. One-off preparation (training the
+    classifier, the real statistics) is not counted: it is cached for every later run.
+    """
 
     def __init__(self, every: int, *, budget: float = EVAL_BUDGET) -> None:
         if every < 0 or not 0 < budget <= 1:
             raise ValueError(f"every = {every}, budget = {budget}: expected every >= 0 and 0 < budget <= 1")
         self.every, self.budget = every, budget
         self.next_step = every
-        self.next_time = -math.inf
+        self.spent = 0.0  # seconds of evaluation so far
+        self.last = 0.0  # what the last evaluation cost: the estimate for the next
 
     def due(self, step: int, now: float) -> bool:
         """Whether a periodic evaluation should start now (never when ``every`` is 0)."""
-        return self.every > 0 and step >= self.next_step and now >= self.next_time
+        return self.every > 0 and step >= self.next_step and self.spent + self.last <= self.budget * now
 
-    def finished(self, *, step: int, seconds: float, now: float) -> None:
-        """Record an evaluation started at ``step`` that took ``seconds`` (its own work, not preparation)."""
+    def finished(self, *, step: int, seconds: float) -> None:
+        """Record an evaluation started at ``step`` whose own work took ``seconds``."""
         if self.every:
             self.next_step = step + self.every
-        self.next_time = now + seconds / self.budget
+        self.spent += seconds
+        self.last = seconds
