@@ -165,3 +165,26 @@ def test_a_generator_that_draws_one_class_covers_one():
     covered, kl = class_coverage(predicted, class_histogram(labels, 10))
     assert covered == 1
     assert kl == pytest.approx(math.log(10), abs=0.15)
+
+
+def test_torch_fidelitys_own_network_loads_a_local_file(tmp_path, no_hub, monkeypatch):
+    """The real builder, offline: torch-fidelity's architecture with random weights saved to a file."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+
+    class Blank(tf_inception.FeatureExtractorInceptionV3):
+        def load_state_dict(self, state, *args, **kwargs):  # the constructor's own load: skipped
+            return None if state is None else super().load_state_dict(state, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *a, **k: None)
+        blank = Blank("inception-v3-compat", ["2048", "logits_unbiased"])
+    weights = tmp_path / INCEPTION_FILE
+    torch.save(blank.state_dict(), weights)
+    del blank
+    space = load_inception(str(weights), device=CPU, root=tmp_path, download=refuse_download)
+    assert type(space.network) is tf_inception.FeatureExtractorInceptionV3
+    assert not any(p.requires_grad for p in space.network.parameters())
+    assert space.nbytes() > 90 * 2**20  # 23.9 M parameters
+    out = space(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert out.features.shape == (2, 2048) and out.probs.shape == (2, 1008)
+    assert torch.isfinite(out.features).all()
