@@ -183,3 +183,37 @@ def test_the_cadence_holds_the_budget_over_a_simulated_run():
             spent += cost
             now += cost
     assert 0.04 < spent / now <= 0.05
+
+
+def test_an_inception_like_space_gives_fid_and_the_inception_score(tmp_path):
+    from gantui.engine.quality.features import InceptionSpace
+    from tests.test_quality_features import StandInInception
+
+    torch.manual_seed(0)
+    space = InceptionSpace(StandInInception(), key="stand-in", device=CPU)
+    setup, sampler = digits_setup(tmp_path, spaces=[space], classifier=False)
+    data = sampler.data
+    draw = torch.Generator().manual_seed(2)
+    result, _ = evaluate(setup, lambda n: data[torch.randint(len(data), (n,), generator=draw)])
+    assert {"fid", "is", "is_std", "kid", "precision"} <= set(result.values)
+    assert "classes_covered" not in result.values and "fd_classifier" not in result.values
+    assert 1.0 <= result.values["is"] <= 1008
+
+
+def test_a_streamed_real_set_reads_the_same_images(tmp_path):
+    cfg = digits_config()
+    on_device = build_sampler(cfg.data, device=CPU, seed=0)
+    streamed = build_sampler(load_config_data("digits-mlp", "data.on_device=no", "data.workers=0"),
+                             device=CPU, seed=0)
+    assert not hasattr(streamed, "data")
+    rows = torch.tensor([0, 5, 1796])
+    a = real_images_from_sampler(on_device, "x")
+    b = real_images_from_sampler(streamed, "x")
+    assert len(a) == len(b) == 1797
+    assert torch.equal(a.images(rows), b.images(rows)) and torch.equal(a.labels, b.labels)
+
+
+def load_config_data(preset, *overrides):
+    from gantui.presets import load_config
+
+    return load_config(preset, list(overrides)).data

@@ -188,3 +188,46 @@ def test_torch_fidelitys_own_network_loads_a_local_file(tmp_path, no_hub, monkey
     out = space(torch.rand(2, 3, 32, 32) * 2 - 1)
     assert out.features.shape == (2, 2048) and out.probs.shape == (2, 1008)
     assert torch.isfinite(out.features).all()
+
+
+def labelled_fake(shape, n=96, classes=4, seed=0):
+    """Images whose class is their brightness level: learnable in a few steps."""
+    from gantui.engine.data.images import ImageSource
+
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    level = (labels.float() + 0.5) / classes * 255
+    pixels = (level.view(-1, 1, 1, 1) + 20 * torch.randn(n, *shape, generator=gen)).clamp(0, 255)
+    return ImageSource("fake", "test", shape, 255, pixels=pixels.to(torch.uint8), labels=labels)
+
+
+@pytest.mark.parametrize(("arch", "shape", "epochs"),
+                         [("lenet", (1, 28, 28), 15), ("resnet", (3, 32, 32), 3)])
+def test_the_mnist_and_cifar_architectures_train_and_give_128_features(arch, shape, epochs):
+    from gantui.engine.quality.classifier import iter_train_classifier
+
+    trained = finish(iter_train_classifier(labelled_fake(shape), labelled_fake(shape, seed=1), arch=arch,
+                                           device=CPU, epochs=epochs))
+    assert trained.classes == 4 and trained.accuracy > 0.5  # chance is 0.25
+    space = ClassifierSpace(trained, device=CPU)
+    out = space(torch.rand(5, *shape) * 2 - 1)
+    assert out.features.shape == (5, 128) and out.probs.shape == (5, 4)
+
+
+def test_only_torchvision_sets_have_a_test_split(tmp_path):
+    from gantui.engine.data import DataError
+    from gantui.engine.data.images import load_image_source
+
+    with pytest.raises(DataError, match="no held-out test split"):
+        load_image_source(digits_config().data, split="test")
+    mnist = load_config_data("mnist-mlp", f"data.root={tmp_path}", "data.download=false")
+    with pytest.raises(DataError, match="not found"):
+        load_image_source(mnist, split="test")
+    with pytest.raises(QualityError, match="no labelled classes"):
+        labelled_splits(load_config_data("smoke", "data.name=folder", f"data.path={tmp_path}"))
+
+
+def load_config_data(preset, *overrides):
+    from gantui.presets import load_config
+
+    return load_config(preset, list(overrides)).data
