@@ -231,3 +231,9 @@ def load_config_data(preset, *overrides):
     from gantui.presets import load_config
 
     return load_config(preset, list(overrides)).data
+
+
+def test_a_weights_path_with_control_characters_is_shown_escaped(tmp_path, no_hub):
+    with pytest.raises(QualityError) as err:
+        load_inception(str(tmp_path / "evil\n\x1b[2Jname.pth"), device=CPU, root=tmp_path)
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value) and "\\x1b" in str(err.value)

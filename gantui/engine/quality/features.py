@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from gantui.engine.quality.cache import QualityError, cache_root, digest_file
+from gantui.text import printable
 
 INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                  "weights-inception-2015-12-05-6726825d.pth")
@@ -115,7 +116,7 @@ def _download(url: str, path: Path) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = " ".join(printable(str(exc)).split()) or type(exc).__name__
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -125,8 +126,8 @@ def inception_weights_path(weights: str = "", *, root: Path | None = None,
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise QualityError(f"eval.inception_weights = {weights}: no such file; give the path of "
-                               f"{INCEPTION_FILE}, or leave eval.inception_weights empty to download it "
+            raise QualityError(f"eval.inception_weights = {printable(weights)}: no such file; give the path "
+                               f"of {INCEPTION_FILE}, or leave eval.inception_weights empty to download it "
                                "(needs a network)")
         return path
     root = cache_root() if root is None else root
@@ -138,7 +139,7 @@ def inception_weights_path(weights: str = "", *, root: Path | None = None,
         try:
             download(INCEPTION_URL, path)
         except Exception as exc:  # URLError, HTTPError, OSError, timeouts: all mean "no weights"
-            raise QualityError(f"Inception-v3 weights for FID: the download to {path} failed "
+            raise QualityError(f"Inception-v3 weights for FID: the download to {printable(str(path))} failed "
                                f"({_one_line(exc)}); connect to a network and try again, or download "
                                f"{INCEPTION_URL} elsewhere and set eval.inception_weights = PATH") from None
     return path
@@ -156,8 +157,8 @@ def load_inception(weights: str = "", *, device: torch.device, root: Path | None
         network = build(path)
         network.load_state_dict(state)
     except Exception as exc:
-        raise QualityError(f"{path}: not the Inception-v3 FID weights ({_one_line(exc)}); set "
-                           f"eval.inception_weights to a copy of {INCEPTION_FILE}, or leave it empty "
+        raise QualityError(f"{printable(str(path))}: not the Inception-v3 FID weights ({_one_line(exc)}); "
+                           f"set eval.inception_weights to a copy of {INCEPTION_FILE}, or leave it empty "
                            "to download it (needs a network)") from None
     for p in network.parameters():
         p.requires_grad_(False)
