@@ -172,15 +172,16 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _load_torchvision(name: str, root: Path, download: bool, shape: tuple[int, int, int]) -> ImageSource:
-    """Read a torchvision dataset's training split, converting any failure into a DataError."""
+def _load_torchvision(name: str, root: Path, download: bool, shape: tuple[int, int, int],
+                      *, train: bool = True) -> ImageSource:
+    """Read a torchvision dataset's training (or test) split, converting any failure into a DataError."""
     class_name, subfolder = _TORCHVISION[name]
     folder = root / subfolder
     try:
         import torchvision.datasets as tvd
 
         dataset_class = {"MNIST": tvd.MNIST, "FashionMNIST": tvd.FashionMNIST, "CIFAR10": tvd.CIFAR10}
-        dataset = dataset_class[class_name](str(root), train=True, download=download)
+        dataset = dataset_class[class_name](str(root), train=train, download=download)
     except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError, ... : all mean "no data"
         how = f"copy the {name} files to {folder}"
         if download:
@@ -212,10 +213,21 @@ def _load_folder(path_text: str, shape: tuple[int, int, int]) -> ImageSource:
                        items=FolderImages(files, channels=shape[0], size=shape[1]))
 
 
-def load_image_source(data_cfg: Any, *, seed: int = 0) -> ImageSource:
-    """Find and read the configured image dataset (every kind but on-device ``fake``) on the host."""
+def load_image_source(data_cfg: Any, *, seed: int = 0, split: str = "train") -> ImageSource:
+    """Find and read the configured image dataset (every kind but on-device ``fake``) on the host.
+
+    ``split = "test"`` reads a torchvision set's held-out split (the quality classifier's test set);
+    the other datasets have only the one split the GAN trains on.
+    """
     shape = dataset_shape(data_cfg)
     assert len(shape) == 3
+    if split not in ("train", "test"):
+        raise ValueError(f"split = {split!r}: expected 'train' or 'test'")
+    if split == "test":
+        if data_cfg.name not in _TORCHVISION:
+            raise DataError(f"data.name = '{data_cfg.name}' has no held-out test split")
+        return _load_torchvision(data_cfg.name, Path(data_cfg.root).expanduser(), data_cfg.download, shape,
+                                 train=False)
     if data_cfg.name == "digits":
         return _load_digits(shape)
     if data_cfg.name in _TORCHVISION:
