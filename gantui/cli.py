@@ -100,6 +100,10 @@ def _os_error(exc: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gantui.remote.cli import dispatch  # gantui attach | ls | stop | view
+
+    if (status := dispatch(sys.argv[1:] if argv is None else argv)) is not None:
+        return status
     args = build_parser().parse_args(argv)
     if args.list_presets:
         return _list_presets()
