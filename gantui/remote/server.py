@@ -158,7 +158,12 @@ class RunServer:
         except OSError as exc:
             unix.close()
             raise RemoteError(f"{printable(path)}: cannot listen ({exc.strerror or exc})") from None
-        tcp = self._bind_tcp() if self.listen else None
+        try:
+            tcp = self._bind_tcp() if self.listen else None
+        except RemoteError:
+            unix.close()
+            path.unlink(missing_ok=True)
+            raise
         self.info = replace(self.info, socket=str(path), tcp=self._tcp_name(tcp) if tcp else "")
         self.store = RowStore(directory / f"{self.run_id}.rows")
         sizes = self._file_sizes()

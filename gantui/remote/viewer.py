@@ -153,8 +153,9 @@ async def handle_connection(server: RunServer, reader: asyncio.StreamReader, wri
     if task is not None:
         server.handlers.add(task)
     try:
-        if peer is None:
-            return  # refused (and logged) by peer_name
+        if peer is None:  # refused (and logged) by peer_name
+            _try_write(writer, Error(message="refused: only the user who started this run may attach"))
+            return
         if server.connections > server.limits.max_viewers:
             raise ProtocolError(f"too many connections (at most {server.limits.max_viewers})")
         hello = await asyncio.wait_for(_hello(server, reader, writer, tcp), server.limits.handshake_s)
