@@ -21,7 +21,7 @@ import msgspec
 import psutil
 
 from gantui.atomic import atomic_write_text
-from gantui.remote.auth import load_key
+from gantui.remote.auth import load_key, parse_key
 from gantui.remote.client import Target, query_status
 from gantui.remote.messages import RunInfo, RunStatus
 from gantui.remote.paths import RUN_ID, RemoteError, parse_hostport, runtime_dir
@@ -221,7 +221,7 @@ def _run_folder_target(run_dir: Path, key_file: Path | None) -> Target:
         raise RemoteError(f"{printable(run_dir)}: the run trains on {printable(info.host)} without --listen: "
                           "attach there")
     host, port = parse_hostport(info.tcp)
-    secret = load_key(key_file) if key_file is not None else bytes.fromhex(key) if key else None
+    secret = load_key(key_file) if key_file is not None else parse_key(key)
     if secret is None:
         raise RemoteError(f"{printable(run_dir)}: {ATTACH_FILE} holds no key")
     return Target(host=host, port=port, key=secret, label=label)
