@@ -53,7 +53,8 @@ def test_a_serving_run_is_listed_with_its_live_status(runtime: Path, tmp_path: P
         runs = live_runs(runtime)
     assert len(runs) == 1
     run = runs[0]
-    assert (run.info.run_dir, run.info.preset, run.info.pid) == (str(tmp_path.resolve()), "grid25", os.getpid())
+    expected = (str(tmp_path.resolve()), "grid25", os.getpid())
+    assert (run.info.run_dir, run.info.preset, run.info.pid) == expected
     assert (run.status.status, run.status.step, run.status.steps_per_sec, run.status.viewers) == (
         "running", 180, 100.0, 0)
     assert run.status.uptime >= 0
