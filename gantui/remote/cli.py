@@ -141,7 +141,10 @@ def _attach(args: argparse.Namespace) -> int:
         controller.detach()
         controller.join(2.0)
     where = printable(welcome.run.run_dir or target)
-    print(f"detached from {where}; it goes on training unless it ended (gantui attach {where})")
+    if controller.run_finished:
+        print(f"the run in {where} has ended")
+    else:
+        print(f"detached from {where}, which goes on training: gantui attach {where}")
     return 0
 
 

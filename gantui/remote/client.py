@@ -196,6 +196,11 @@ class RemoteController:
         self._seq = 0
 
     @property
+    def run_finished(self) -> bool:
+        """The run reported Finished (it ended), as opposed to this viewer detaching or losing it."""
+        return self._finished
+
+    @property
     def bytes_received(self) -> int:
         return self.connection.bytes_received
 
