@@ -406,7 +406,7 @@ class RunServer:
         live = hello.mode == "view"
         name = f"viewer {self._numbers} ({peer})" if live else f"gantui {hello.client[:20]} ({peer})"
         viewer = Viewer(number=self._numbers, name=printable(name), outbox=Outbox(self.limits.outbox_bytes),
-                        writer=writer)
+                        writer=writer, watching=live)
         snapshot = None
         if live:
             floor = self.store.last_step
@@ -424,7 +424,7 @@ class RunServer:
         return not isinstance(p, Progress) or p.done >= p.total
 
     def unregister(self, viewer: Viewer) -> None:
-        if self.viewers.pop(viewer.number, None) is not None and viewer.name.startswith("viewer"):
+        if self.viewers.pop(viewer.number, None) is not None and viewer.watching:
             self.announce(f"{viewer.name} detached" + (f" ({viewer.closing})" if viewer.closing else ""))
 
     def command(self, command: Command, viewer: Viewer) -> None:
@@ -450,7 +450,7 @@ class RunServer:
             status = "finished"
         return RunStatus(status=status, step=self._last_step,
                          steps_per_sec=self._rate if status == "running" else float("nan"),
-                         viewers=sum(1 for v in self.viewers.values() if v.name.startswith("viewer")),
+                         viewers=sum(1 for v in self.viewers.values() if v.watching),
                          uptime=time.time() - self.info.started)
 
     def log(self, message: str, *, level: int = logging.WARNING) -> None:

@@ -74,6 +74,7 @@ class Viewer:
     name: str
     outbox: Outbox
     writer: asyncio.StreamWriter
+    watching: bool = True  # a dashboard ("view"), counted as a viewer; False: gantui stop and the like
     floor: float | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: str = ""  # why it is being closed ("" while open)
