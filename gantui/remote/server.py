@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import secrets
 import socket
@@ -35,41 +36,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from gantui import __version__
-from gantui.protocol import (
-    Alert,
-    Command,
-    Event,
-    Failure,
-    Finished,
-    HistoryReset,
-    HostStats,
-    ImageSamples,
-    Intervention,
-    MetricsBatch,
-    Notice,
-    PresetSaved,
-    Progress,
-    StateChanged,
-    ToySamples,
-)
+from gantui.protocol import Command, Event, Notice
 from gantui.remote import codec, registry
 from gantui.remote.auth import new_key, parse_key, peer_credentials
+from gantui.remote.memory import RunMemory, Snapshot
 from gantui.remote.messages import Bye, Hello, RunInfo, RunStatus
 from gantui.remote.outbox import Outbox
 from gantui.remote.paths import RemoteError, ensure_private_dir, parse_hostport, runtime_dir, socket_path
-from gantui.remote.rowstore import RowStore, jsonl_blocks, to_store_layout
+from gantui.remote.rowstore import RowStore
 from gantui.remote.runlog import read_events
-from gantui.remote.viewer import Snapshot, Viewer, handle_connection
+from gantui.remote.viewer import Viewer, handle_connection
 from gantui.text import printable
 
 __all__ = ["Limits", "RunServer"]
 
 logger = logging.getLogger("gantui.remote")
 logger.addHandler(logging.NullHandler())  # the process decides where these lines go (never a dashboard's tty)
-_LOGGED = (Intervention, Notice, Failure, Alert, PresetSaved)  # what a late viewer's log replays
 
 
 class Steerable(Protocol):
@@ -134,12 +117,8 @@ class RunServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._closed = False
         self._ready: asyncio.Event | None = None
-        self._loading: list[tuple[str, Any]] | None = []  # live rows that arrive while the files load
-        self.store: RowStore  # set by start()
-        self._log: deque[Event] = deque(maxlen=limits.log_keep)
-        self._latest: dict[str, Event] = {}
-        self._last_step = 0
-        self._rate = float("nan")
+        self.store: RowStore  # set by start(), with the memory
+        self.memory: RunMemory
 
     # ------------------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -166,6 +145,7 @@ class RunServer:
             raise
         self.info = replace(self.info, socket=str(path), tcp=self._tcp_name(tcp) if tcp else "")
         self.store = RowStore(directory / f"{self.run_id}.rows")
+        self.memory = RunMemory(self.store, log_keep=self.limits.log_keep)
         sizes = self._file_sizes()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="gantui-server", daemon=True)
@@ -220,23 +200,13 @@ class RunServer:
         try:
             if self.run_dir is not None:
                 events = self.run_dir / "events.jsonl"
-                earlier = await asyncio.to_thread(read_events, events, limit=events_bytes)
-                self._log = deque([*earlier, *self._log], maxlen=self.limits.log_keep)
-                await asyncio.to_thread(self._load_rows, self.run_dir / "metrics.jsonl")
+                self.memory.prepend_log(await asyncio.to_thread(read_events, events, limit=events_bytes))
+                await asyncio.to_thread(self.memory.load_rows, self.run_dir / "metrics.jsonl")
         except Exception as exc:  # an unreadable folder must not stop the serving
             self.log(f"cannot read the run's history: {exc}")
-        pending, self._loading = self._loading or [], None
-        for what, value in pending:
-            if what == "rows":
-                self.store.append(value)
-            else:
-                self.store.truncate_after(value)
+        self.memory.loaded()
         assert self._ready is not None
         self._ready.set()
-
-    def _load_rows(self, path: Path) -> None:
-        for block in jsonl_blocks(path):
-            self.store.append(block, repeats="replace")
 
     def sync(self, timeout: float = 10.0) -> None:
         """Wait until every event published so far has been handled (for tests and benchmarks)."""
@@ -322,46 +292,8 @@ class RunServer:
 
     def _take(self, event: Event) -> None:
         """Remember what a late viewer needs of ``event``, then forward it to every viewer."""
-        if isinstance(event, MetricsBatch):
-            self._take_rows(event)
-        elif isinstance(event, HistoryReset):
-            self._reset(event.step)
-        elif isinstance(event, StateChanged):
-            self._latest["state"] = event
-            self._last_step = max(self._last_step, event.state.step)
-        elif isinstance(event, (ImageSamples, ToySamples)):
-            self._latest["samples"] = event
-        elif isinstance(event, HostStats):
-            self._latest["host"] = event
-        elif isinstance(event, Progress):
-            self._latest["progress"] = event
-        elif isinstance(event, Finished):
-            self._latest["finished"] = event
-        if isinstance(event, _LOGGED):
-            self._log.append(event)
+        self.memory.take(event)
         self._forward(event)
-
-    def _take_rows(self, batch: MetricsBatch) -> None:
-        block = to_store_layout(batch.columns, batch.values)
-        if self._loading is not None:
-            self._loading.append(("rows", block))
-        else:
-            self.store.append(block)
-        if len(block):
-            self._last_step = max(self._last_step, int(block[-1, 0]))
-            rates = block[:, batch.columns.index("steps_per_sec")] if "steps_per_sec" in batch.columns else ()
-            finite = [r for r in np.asarray(rates)[::-1] if np.isfinite(r)][:1] if len(rates) else []
-            if finite:
-                self._rate = float(finite[0])
-
-    def _reset(self, step: int) -> None:
-        if self._loading is not None:
-            self._loading.append(("reset", step))
-        else:
-            self.store.truncate_after(step)
-        self._log = deque((e for e in self._log if not (isinstance(e, Intervention) and e.step > step)),
-                          maxlen=self.limits.log_keep)
-        self._last_step = step
 
     def _forward(self, event: Any) -> None:
         if not self.viewers:
@@ -409,19 +341,12 @@ class RunServer:
                         writer=writer, watching=live)
         snapshot = None
         if live:
-            floor = self.store.last_step
-            viewer.floor = floor if np.isfinite(floor) else None
-            tail = [self._latest[k] for k in ("samples", "host", "progress", "finished", "state")
-                    if k in self._latest and not (k == "progress" and self._progress_done())]
-            snapshot = Snapshot(rows=self.store.count, floor=floor, log=list(self._log), tail=tail)
+            snapshot = self.memory.snapshot()
+            viewer.floor = snapshot.floor if math.isfinite(snapshot.floor) else None
         self.viewers[viewer.number] = viewer
         if live:
             self.announce(f"{viewer.name} attached")
         return viewer, snapshot
-
-    def _progress_done(self) -> bool:
-        p = self._latest.get("progress")
-        return not isinstance(p, Progress) or p.done >= p.total
 
     def unregister(self, viewer: Viewer) -> None:
         if self.viewers.pop(viewer.number, None) is not None and viewer.watching:
@@ -435,7 +360,7 @@ class RunServer:
 
     def announce(self, message: str) -> None:
         """A line for every viewer's log and the local display's."""
-        notice = Notice(step=self._last_step, level="info", message=message)
+        notice = Notice(step=self.memory.last_step, level="info", message=message)
         self.log(message, level=logging.INFO)
         if not self._closed:
             self._take(notice)
@@ -444,14 +369,8 @@ class RunServer:
                 self.on_notice(notice)
 
     def status(self) -> RunStatus:
-        state = self._latest.get("state")
-        status = state.state.status if isinstance(state, StateChanged) else "starting"
-        if "finished" in self._latest:
-            status = "finished"
-        return RunStatus(status=status, step=self._last_step,
-                         steps_per_sec=self._rate if status == "running" else float("nan"),
-                         viewers=sum(1 for v in self.viewers.values() if v.watching),
-                         uptime=time.time() - self.info.started)
+        return self.memory.status(viewers=sum(1 for v in self.viewers.values() if v.watching),
+                                  uptime=time.time() - self.info.started)
 
     def log(self, message: str, *, level: int = logging.WARNING) -> None:
         logger.log(level, "%s", printable(message))

@@ -22,7 +22,6 @@ from gantui import __version__
 from gantui.protocol import (
     METRIC_NAMES,
     Command,
-    Event,
     HistoryReset,
     MetricsBatch,
     StateChanged,
@@ -30,6 +29,7 @@ from gantui.protocol import (
 )
 from gantui.remote import codec
 from gantui.remote.auth import client_mac, new_nonce, server_mac
+from gantui.remote.memory import Snapshot
 from gantui.remote.messages import (
     AuthChallenge,
     AuthProof,
@@ -47,23 +47,13 @@ from gantui.remote.outbox import Outbox
 if TYPE_CHECKING:
     from gantui.remote.server import RunServer
 
-__all__ = ["Snapshot", "Viewer", "handle_connection"]
+__all__ = ["Viewer", "handle_connection"]
 
 _AUTH_FRAME = 1024  # nothing before authentication may be larger
 
 
 class ProtocolError(Exception):
     """The peer broke the protocol: close its connection with this line."""
-
-
-@dataclass
-class Snapshot:
-    """What a new viewer is sent before the live events, taken in one loop callback."""
-
-    rows: int  # the first ``rows`` rows of the row store
-    floor: float  # the last of those rows' step: live rows at or below it are not sent again
-    log: list[Event]  # interventions, notices, failures, alerts, in order
-    tail: list[Event]  # the latest samples, host stats, progress, finished, state
 
 
 @dataclass
