@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gantui.protocol import (
     Alert,
+    Command,
     Finished,
     HostStats,
     ImageSamples,
@@ -68,7 +69,10 @@ def _example(cls: type) -> object:
     if cls is messages.RunStatus:
         return messages.RunStatus(status="running", step=3, steps_per_sec=math.nan, viewers=1, uptime=2.0)
     hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _value(hints[f.name], f.name) for f in dataclasses.fields(cls)})
+    fields = {f.name: _value(hints[f.name], f.name) for f in dataclasses.fields(cls)}
+    if issubclass(cls, Command):  # a command's names become file names: plain ones (see the codec)
+        fields = {k: k if isinstance(v, str) else v for k, v in fields.items()}
+    return cls(**fields)
 
 
 def _same(a: object, b: object) -> bool:
@@ -135,6 +139,10 @@ def _body(kind: str, fields: object, version: int = codec.PROTOCOL_VERSION) -> b
     (_body("SetK", {}), "missing required field"),
     (_body("SetLR", {"player": "x", "lr": 1.0}), "Invalid enum value 'x'"),
     (_body("SetK", {"k": 2}, version=99), "protocol version 99"),
+    (_body("ScaleLR", {"player": "d", "factor": float("inf")}), "factor = inf: not a finite number"),
+    (_body("SetLR", {"player": "g", "lr": float("nan")}), "lr = nan"),
+    (_body("SaveCheckpoint", {"tag": "../../etc/x"}), "not a plain name"),
+    (_body("SavePreset", {"name": "a/b"}), "not a plain name"),
     (_body("Shutdown", {}), "unexpected message kind"),
     (_body("MetricsBatch", {}), "unexpected message kind"),  # an event sent to the run
     (b"\x93\x01", "not a gantui frame"),

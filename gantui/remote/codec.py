@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +26,15 @@ import msgspec
 import numpy as np
 
 from gantui import __version__, protocol
-from gantui.protocol import Command, Event, ImageSamples, MetricsBatch, ToySamples
+from gantui.protocol import (
+    Command,
+    Event,
+    ImageSamples,
+    MetricsBatch,
+    SaveCheckpoint,
+    SavePreset,
+    ToySamples,
+)
 from gantui.remote import messages
 from gantui.remote.messages import Control
 
@@ -159,8 +168,24 @@ def _check_toy(s: ToySamples) -> None:
         raise ValueError(f"ToySamples.d_surface {s.d_surface.dtype} {s.d_surface.shape}")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_command(c: Command) -> None:
+    """No command carries a non-finite number, and a name that becomes a file name is a plain name."""
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} = {value}: not a finite number")
+    if isinstance(c, (SaveCheckpoint, SavePreset)):
+        name = c.tag if isinstance(c, SaveCheckpoint) else c.name
+        if not _PLAIN_NAME.fullmatch(name) or ".." in name:
+            raise ValueError(f"{name[:40]!r}: not a plain name (letters, digits, '_', '.', '-')")
+
+
 _CHECKS: dict[type, Callable[[Any], None]] = {
-    MetricsBatch: _check_metrics, ImageSamples: _check_images, ToySamples: _check_toy}
+    MetricsBatch: _check_metrics, ImageSamples: _check_images, ToySamples: _check_toy,
+    **{cls: _check_command for cls in COMMANDS.values()}}
 
 
 # ------------------------------------------------------------------------------------ frames
