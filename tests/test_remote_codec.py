@@ -71,7 +71,7 @@ def _example(cls: type) -> object:
     hints = typing.get_type_hints(cls)
     fields = {f.name: _value(hints[f.name], f.name) for f in dataclasses.fields(cls)}
     if issubclass(cls, Command):  # a command's names become file names: plain ones (see the codec)
-        fields = {k: k if isinstance(v, str) else v for k, v in fields.items()}
+        fields = {k: k if hints[k] is str else v for k, v in fields.items()}
     return cls(**fields)
 
 
