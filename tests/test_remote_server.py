@@ -270,3 +270,23 @@ def test_rows_with_other_columns_are_stored_by_name(runtime: Path) -> None:
         _, events = attach(server)
     batch = events.of(MetricsBatch)[0]
     assert batch.columns == ("step", "loss_d") and batch.values.tolist() == [[20.0, 1.5]]
+
+
+def test_publishing_never_waits_even_for_a_stuck_server_loop(runtime: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """The trainer's side is an append to a bounded inbox: with the loop blocked, publishing goes on
+    (and loses events past the bound rather than memory)."""
+    import threading
+
+    limits = Limits(inbox_events=1000)
+    with serving(FakeRunner(), runtime, limits=limits) as server:
+        release = threading.Event()
+        server._loop.call_soon_threadsafe(release.wait, 30.0)  # the loop is stuck from here
+        batch = metrics_batch(20, 1)
+        for _ in range(20_000):
+            server.publish(batch)
+        queued, lost = len(server._inbox), server.inbox_dropped
+        release.set()
+        server.sync()
+    assert queued == 1000 and lost == 19_000
+    assert "19000 events lost while the server was stuck" in caplog.text

@@ -109,6 +109,7 @@ class RunServer:
         self.viewers: dict[int, Viewer] = {}
         self.dropped: list[str] = []  # names of viewers dropped for falling behind (for tests, logs)
         self.inbox_dropped = 0
+        self._dropped_logged = 0
         self._numbers = 0
         self._inbox: deque[Event] = deque()
         self._wake_pending = False
@@ -283,6 +284,10 @@ class RunServer:
 
     def _drain(self) -> None:
         self._wake_pending = False  # before draining: a publish from now on schedules another drain
+        if self.inbox_dropped != self._dropped_logged:
+            self.log(f"{self.inbox_dropped - self._dropped_logged} events lost while the server was stuck: "
+                     "a viewer attaching from now on may miss some rows")
+            self._dropped_logged = self.inbox_dropped
         while self._inbox:
             event = self._inbox.popleft()
             try:
