@@ -164,12 +164,17 @@ def test_a_viewer_that_never_reads_is_dropped_and_publishing_stays_bounded(runti
     with serving(runner, runtime, limits=limits) as server:
         stuck = RawClient(server.info.socket)
         stuck.send(hello())
+        assert isinstance(stuck.recv_message(), Welcome)  # viewer 1; from here on it never reads
         good, events = attach(server)
         peak = 0
         for i in range(60):  # 60 batches of 1,000 rows: ~9.6 MB, far past socket buffers and the budget
-            server.publish(metrics_batch(20 + i * 20_000, 1000))
+            first = 20 + i * 20_000
+            server.publish(metrics_batch(first, 1000))
             server.publish(image_samples(i))  # latest-only: compaction keeps the newest
             server.sync()
+            # The reading viewer keeps up (paced here, as a real run's few kB/s would pace it).
+            events.wait_for(lambda e, last=first + 999 * 20: isinstance(e, MetricsBatch)
+                            and e.column("step")[-1] == last)
             assert len(server._inbox) <= limits.inbox_events
             peak = max([peak, *(v.outbox.bytes for v in server.viewers.values())])
         assert server.dropped == [f"viewer 1 (pid {os.getpid()})"]
