@@ -295,3 +295,29 @@ def test_publishing_never_waits_even_for_a_stuck_server_loop(runtime: Path,
         server.sync()
     assert queued == 1000 and lost == 19_000
     assert "19000 events lost while the server was stuck" in caplog.text
+
+
+def test_a_served_runner_fans_each_event_out_to_the_local_sink_and_the_server(runtime: Path) -> None:
+    from gantui.remote.served import ServedRunner
+
+    class Runner(FakeRunner):
+        def start(self, sink) -> None:
+            self.sink = sink
+
+        def join(self, timeout: float) -> bool:
+            return True
+
+    runner = Runner()
+    with serving(runner, runtime) as server:
+        served = ServedRunner(runner, server)
+        local = Events()
+        served.start(local)
+        runner.sink(metrics_batch(20, 2))
+        served.set_local(lambda e: 1 / 0)  # a local display that broke: the viewers still get the rows
+        runner.sink(metrics_batch(60, 1))
+        server.sync()
+        _, remote = attach(server)
+        served.send(SetK(2), origin="local")
+    assert steps_of(local).tolist() == [20, 40]
+    assert steps_of(remote).tolist() == [20, 40, 60]
+    assert runner.received == [(SetK(2), "local")]
