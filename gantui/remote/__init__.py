@@ -7,9 +7,10 @@ defines, carried by :mod:`gantui.remote.codec` (msgpack via msgspec, versioned, 
 pickled).
 
 Layout (one job per module): ``messages`` (the control messages beyond the protocol), ``codec``
-(frames), ``paths`` (the private runtime directory), ``auth`` (peer credentials and the TCP key's
-challenge-response), ``rowstore`` and ``runlog`` (a run's history on disk), ``outbox`` (one viewer's
-bounded queue), ``server`` (inside the training process), ``registry`` (which runs are live),
+(frames), ``paths`` (the private runtime directory, addresses), ``auth`` (peer credentials and the
+TCP key's challenge-response), ``rowstore`` and ``runlog`` (a run's history on disk), ``memory``
+(what a late viewer is sent), ``outbox`` (one viewer's bounded queue), ``viewer`` (one connection),
+``server`` and ``served`` (inside the training process), ``registry`` (which runs are live),
 ``client`` and ``filecontroller`` (the UI side), ``cli`` (``gantui attach | ls | stop | view``).
 
 Nothing here imports torch, and only ``cli`` imports Textual (lazily): the UI process uses the client.
