@@ -123,6 +123,10 @@ def resume_command(run_dir: Path | str, *, steps_done: int | None = None) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gantui.remote.cli import dispatch  # gantui attach | ls | stop | view
+
+    if (status := dispatch(sys.argv[1:] if argv is None else argv)) is not None:
+        return status
     args = build_parser().parse_args(argv)
     try:
         if args.list_presets:
