@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from gantui.engine.runfolder import _grid
+from gantui.engine.pictures import image_grid as _grid
 from gantui.engine.session import Session
 from gantui.headless import run_headless
 from gantui.protocol import (
