@@ -128,6 +128,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "freeze_g": Field(False, "start with G frozen (its steps skipped; the G key toggles it)"),
         "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
         "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
+        "g_ema": Field(0.0, "EMA decay of G's weights, evaluated and shown when > 0 (0.999 as StyleGAN "
+                            "and BigGAN)", min=0.0, max=1.0, max_exclusive=True),
     },
     "log": {
         "every": Field(20, "iterations per metrics read-out (one device sync each)", min=1, max=100000),
@@ -147,6 +149,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "write_retry_s": Field(300.0, "headless: seconds a failing run-folder write is retried before the "
                                       "run stops (exit 3); the dashboard retries until writing works",
                                min=1.0, max=86400.0),
+    },
+    "eval": {
+        "every": Field(2000, "iterations between image-quality evaluations (0: only on request; never on 2-D "
+                             "data)", min=0, max=MAX_EVERY),
+        "samples": Field(10000, "generated images per evaluation (50000 for paper-comparable FID)", min=10,
+                         max=200000),
+        "features": Field("auto", "feature space: auto, classifier (offline fd_classifier), inception (FID), "
+                                  "both", choices=("auto", "classifier", "inception", "both")),
+        "inception_weights": Field("", "local Inception-v3 FID weights file (empty: download once to "
+                                       "~/.cache/gantui/weights)"),
+        "budget": Field(0.05, "most of the run's time evaluations may take", min=0.001, max=1.0),
     },
     "ui": {
         "refresh_hz": Field(2.0, "plot redraws per second", min=0.2, max=5.0),
@@ -186,6 +199,7 @@ class Config:
     loss: Section
     train: Section
     log: Section
+    eval: Section
     ui: Section
 
     def as_dict(self) -> dict[str, Any]:

@@ -45,6 +45,19 @@ def metrics_line(row: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
+QUALITY_FIELDS = (("fid", "FID {:.2f}"), ("fd_classifier", "fd_classifier {:.2f}"), ("kid", "KID {:.4f}"),
+                  ("precision", "P {:.2f}"), ("recall", "R {:.2f}"), ("classes_covered", "classes {:.0f}"))
+
+
+def quality_line(row: dict[str, float]) -> str:
+    """The latest image-quality values and the step they judged ('' before the first evaluation)."""
+    parts = [fmt.format(row[key]) for key, fmt in QUALITY_FIELDS if math.isfinite(row.get(key, math.nan))]
+    if not parts:
+        return ""
+    generator = " (EMA)" if row.get("eval_ema") else ""
+    return "  ".join(parts) + f"  @ step {int(row.get('eval_at', row.get('step', 0))):,}{generator}"
+
+
 class _Signals:
     """Turn Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) into a stop with a final checkpoint."""
 
@@ -81,6 +94,7 @@ def run_headless(session: Session, console: Console | None = None) -> int:
     failed = False
     finished: Finished | None = None
     last_row: dict[str, float] | None = None
+    quality: dict[str, float] = {}  # the newest evaluation's row
     last_line = -math.inf
     rate = TextColumn("{task.fields[rate]}")
     with _Signals(runner) as signals, Progress(
@@ -100,16 +114,21 @@ def run_headless(session: Session, console: Console | None = None) -> int:
                         continue  # the history a resume replays: already shown by the run that wrote it
                     if "loss_d" in row or "loss_g" in row:
                         last_row = row
+                    quality = next((r for r in reversed(event.rows()) if "eval_at" in r), quality)
                     sps = row.get("steps_per_sec", math.nan)
                     progress.update(task, completed=int(row.get("step", 0)),
                                     rate=f"{sps:,.0f} it/s" if math.isfinite(sps) else "")
                     if time.monotonic() - last_line >= cfg.log.headless_every_s:
                         last_line = time.monotonic()
                         # One line whatever the width: piped to a log, a console is 80 columns wide.
-                        progress.console.print(metrics_line(row), soft_wrap=True, markup=False)
-                elif isinstance(event, Notice) and event.level == "warning":
-                    progress.console.print(f"warning: {printable(event.message)}", markup=False,
-                                           style="yellow", soft_wrap=True)
+                        line = metrics_line(row)
+                        if quality:
+                            line += "  " + quality_line(quality)
+                        progress.console.print(line, soft_wrap=True, markup=False)
+                elif isinstance(event, Notice):
+                    warning = event.level == "warning"
+                    progress.console.print(f"{'warning' if warning else 'note'}: {printable(event.message)}",
+                                           markup=False, style="yellow" if warning else "dim", soft_wrap=True)
                 elif isinstance(event, Failure):
                     failed = True
                     progress.console.print(f"failed at step {event.step}: {printable(event.message)}",
@@ -122,19 +141,21 @@ def run_headless(session: Session, console: Console | None = None) -> int:
             runner.join(60.0)
             raise
     runner.join(60.0)
-    _summary(console, session, runner, finished, last_row)
+    _summary(console, session, runner, finished, last_row, quality)
     if signals.received is not None:
         return 128 + int(signals.received)
     return EXIT_DIVERGED if failed or finished.reason in ("failed", "write-failed") else 0
 
 
 def _summary(console: Console, session: Session, runner: Runner, finished: Finished,
-             last_row: dict[str, float] | None) -> None:
+             last_row: dict[str, float] | None, quality: dict[str, float]) -> None:
     """The final metrics, where the checkpoint is, and the exact command that continues the run."""
     from gantui.cli import resume_command
 
     if last_row is not None:
         console.print(f"final: {metrics_line(last_row)}", soft_wrap=True, markup=False)
+    if quality:
+        console.print(f"quality: {quality_line(quality)}", soft_wrap=True, markup=False)
     if finished.checkpoint:
         console.print(f"checkpoint: {printable(finished.checkpoint)}", markup=False)
     if session.folder is not None and not finished.extra.get("rescued"):

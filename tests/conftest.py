@@ -37,3 +37,17 @@ def cli_env(tmp_path) -> dict[str, str]:
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"), COLUMNS="200")
     env.pop("PYTHONSTARTUP", None)
     return env
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caches (trained classifiers, real statistics) go to one folder per test session, shared by every
+    test, never to the user's ~/.cache: gantui's cache root is $XDG_CACHE_HOME/gantui."""
+    from tests.quality_helpers import quality_cache
+
+    root = quality_cache()
+    home = root.parent / f"{root.name}-xdg"
+    home.mkdir(exist_ok=True)
+    if not (home / "gantui").exists():
+        (home / "gantui").symlink_to(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))

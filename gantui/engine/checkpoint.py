@@ -112,7 +112,7 @@ def capture(trainer: Trainer, *, config: dict[str, Any], history: list[dict[str,
         "fixed_noise": trainer.fixed_noise.cpu(),
         "rng": rng,
         "history": list(history),
-    }
+    } | ({"g_ema": _cpu(trainer.ema.state_dict())} if trainer.ema is not None else {})
 
 
 def _cpu(obj: Any) -> Any:
@@ -234,6 +234,10 @@ def validate(state: dict[str, Any], where: str) -> None:
     if not isinstance(state.get("history", []), list) or not all(
             isinstance(e, Mapping) for e in state.get("history", [])):
         raise _bad(where, "history", "is not a list of events")
+    ema = state.get("g_ema")
+    if ema is not None and not (isinstance(ema, Mapping) and _tensor_dict(ema.get("model"))
+                                and _is_number(ema.get("decay")) and _is_int(ema.get("updates"))):
+        raise _bad(where, "g_ema", "is not a moving average of G")
     if "elapsed" in state and not _is_number(state["elapsed"]):
         raise _bad(where, "elapsed", f"is {_show(state['elapsed'])}, expected seconds")
     bad = nonfinite_in_state(state)
@@ -267,6 +271,11 @@ def restore(trainer: Trainer, state: dict[str, Any], *, path: Path | str = "chec
         trainer.opt_g.load_state_dict(state["opt_g"])
         trainer.opt_d.load_state_dict(state["opt_d"])
         trainer.fixed_noise = state["fixed_noise"].to(trainer.device)
+        if trainer.ema is not None:  # a checkpoint without one (the EMA was just switched on) starts it at G
+            if "g_ema" in state:
+                trainer.ema.load_state_dict(state["g_ema"])
+            else:
+                trainer.ema.reset()
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         trainer.noise.set_state(rng["noise"])

@@ -26,8 +26,8 @@ def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
 
 
 def _module_tensors(trainer: Trainer) -> list[torch.Tensor]:
-    return [x.detach() for x in (*trainer.G.parameters(), *trainer.G.buffers(),
-                                 *trainer.D.parameters(), *trainer.D.buffers())]
+    return [x.detach() for _who, module in trainer.players()
+            for x in (*module.parameters(), *module.buffers())]
 
 
 def _copy(value: object) -> object:

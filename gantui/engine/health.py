@@ -63,7 +63,7 @@ def _tensors(obj: object, where: str):
             yield from _tensors(value, f"{where}[{i}]")
 
 
-STATE_KEYS = ("G", "D", "opt_g", "opt_d", "fixed_noise")
+STATE_KEYS = ("G", "D", "opt_g", "opt_d", "fixed_noise", "g_ema")
 
 
 def nonfinite_in_state(state: dict, keys: Sequence[str] = STATE_KEYS) -> str | None:

@@ -57,7 +57,8 @@ class Observer:
         t = self.trainer
         if self.toy is None:
             fake = to_uint8_images(t.generate())
-            return ImageSamples(step=t.step, fake=frozen_array(fake), real=frozen_array(self._real_images))
+            return ImageSamples(step=t.step, fake=frozen_array(fake), real=frozen_array(self._real_images),
+                                generator=t.shown_generator)
         fake = t.generate(TOY_POINTS).float().cpu().numpy()
         # A critic's v is a score, not a logit: σ(v) would paint a uniform square (v ≈ −57 everywhere).
         critic = t.loss.critic

@@ -32,6 +32,7 @@ from gantui.engine.keeper import RunKeeper
 from gantui.engine.losses import describe
 from gantui.engine.observe import Observer
 from gantui.engine.probe_slot import ProbeSlot
+from gantui.engine.quality_slot import QualitySlot
 from gantui.engine.recorder import Recorder
 from gantui.engine.session import Session
 from gantui.engine.steering import Steering
@@ -89,6 +90,7 @@ class Runner:
         self._rate_ref = (self.trainer.step, time.monotonic())
         self.keeper = RunKeeper(self)
         self.probe = ProbeSlot(self)
+        self.quality = QualitySlot(self)
         self._graph_status = ""
         step = self.trainer.step
         self._next = {"toy": _after(step, self.cfg.log.toy_metrics_every),
@@ -133,10 +135,12 @@ class Runner:
             self.send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
             self.good.remember(self.trainer)  # before the first good read-out, the initial state is good
             while self.stop_request is None:
-                self._apply_commands(block=self.status != "running" and not self.probe.busy)
+                idle = self.status != "running" and not self.probe.busy and not self.quality.busy
+                self._apply_commands(block=idle)
                 if self.stop_request is None and self.status == "running":
                     self._guarded(self._advance)
                 self.probe.run()
+                self.quality.run()
                 self._retry_writes()
                 self._host_stats_if_due()
                 self.flush()
@@ -159,6 +163,7 @@ class Runner:
                 return
         if self.cfg.train.steps and t.step >= self.cfg.train.steps:
             self._reach_the_end()
+        self.quality.maybe_start()
         png_due = bool(self.folder and log.png_every and t.step >= self._next["png"])
         if png_due:
             self._next["png"] = _after(t.step, log.png_every)
@@ -326,6 +331,7 @@ class Runner:
     def fail(self, message: str, detail: str = "") -> None:
         """Pause at the last good state and report; the run can be resumed or rolled back."""
         self.probe.cancel()
+        self.quality.cancel()
         self.good.restore(self.trainer)
         self._pending = [r for r in self._pending if r["step"] <= self.trainer.step]
         self._last_row = self._pending[-1] if self._pending else None
@@ -370,6 +376,7 @@ class Runner:
     def forget_after(self, step: int) -> None:
         """The run went back to ``step``: drop what was measured or scheduled for the abandoned branch."""
         self.probe.cancel()
+        self.quality.cancel()
         self._pending = [r for r in self._pending if r["step"] <= step]
         self._last_row = None
         self.recorder.discard_after(step)
@@ -381,6 +388,7 @@ class Runner:
 
     def _finish(self, save: bool, *, reason: str) -> None:
         self.probe.cancel()
+        self.quality.cancel()
         self._guarded(self._readout_pending)
         self.flush(force=True)
         keeper = self.keeper

@@ -27,6 +27,7 @@ from gantui.config import Config, ConfigError, merge_overrides, override_origins
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.data import build_sampler
 from gantui.engine.device import configure_threads, enable_fast_math, memory_summary, resolve_device
+from gantui.engine.quality.setup import space_names
 from gantui.engine.runfolder import Mode, RunFolder, default_run_dir
 from gantui.engine.runlock import check_free
 from gantui.engine.trainer import Knobs, Trainer
@@ -169,6 +170,8 @@ class Session:
                 raise
             raise SessionError(_no_memory(config, exc)) from None
         toy = sampler.distribution if sampler.is_toy else None
+        if toy is None:  # a feature space this data cannot have is the user's mistake: say so now
+            space_names(config.data.name, config.eval.features)
         session = cls(config=config, trainer=trainer, toy=toy, folder=None)
         if resume is not None:
             session._resume(resume)
@@ -190,6 +193,8 @@ class Session:
         t.set_lr("g", cfg.train.lr_g)
         t.freeze("d", cfg.train.freeze_d)
         t.freeze("g", cfg.train.freeze_g)
+        if t.ema is not None:
+            t.ema.decay = cfg.train.g_ema
         if cfg.train.optimizer == "adam":  # betas may be overridden; load_state_dict put the old ones back
             for opt in t.optimizers:
                 for group in opt.param_groups:

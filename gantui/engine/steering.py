@@ -215,7 +215,7 @@ class Steering:
         self.runner.probe.request()
 
     def evaluate(self, _c: Evaluate) -> None:
-        self.runner.note("warning", "image-quality evaluation is not available in this version")
+        self.runner.quality.request()
 
     def save_preset(self, c: SavePreset) -> None:
         r = self.runner

@@ -32,6 +32,7 @@ from gantui.engine.graphs import (
 from gantui.engine.losses import Loss, configure
 from gantui.engine.models import build_models
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
+from gantui.engine.quality.ema import EMA
 from gantui.engine.rng import frozen_buffers, isolated_rng
 
 # Per-D-step slots of the device accumulator, and per-G-step slots.
@@ -77,6 +78,9 @@ class Trainer:
         if device.type == "cuda" and cfg.model.name == "dcgan":  # NHWC suits cuDNN's tensor-core kernels
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
+        # The moving average of G's weights that StyleGAN and BigGAN evaluate (train.g_ema > 0): updated
+        # after every G-step by one fused lerp, outside any captured graph.
+        self.ema: EMA | None = EMA(self.G, cfg.train.g_ema) if cfg.train.g_ema > 0 else None
         # bf16 autocast on CUDA only; D's outputs, losses and metrics stay float32.
         self.amp = cfg.train.amp == "bf16" and device.type == "cuda"
         blocked = graph_blocker(enabled=cfg.train.cuda_graph, device=device, sampler=sampler)
@@ -183,6 +187,8 @@ class Trainer:
         self._g_update()
         self._n_g += 1
         self.g_steps += 1
+        if self.ema is not None:
+            self.ema.update()
 
     def _d_update(self) -> None:
         """A D-step's device work, with no host-side bookkeeping (so a graph can capture it)."""
@@ -258,6 +264,8 @@ class Trainer:
         self._n_g += n_g
         self.g_steps += n_g
         self.step += 1
+        if self.ema is not None and n_g:
+            self.ema.update()
 
     # ---------------------------------------------------------------------------- read-outs
     @property
@@ -310,12 +318,21 @@ class Trainer:
         names = sorted(values)
         return names, [values[n].float() for n in names]
 
+    @property
+    def shown_generator(self) -> str:
+        """Which generator the sample grids show: "ema" when train.g_ema is on, else "g"."""
+        return "g" if self.ema is None else "ema"
+
     @torch.no_grad()
-    def generate(self, n: int | None = None) -> torch.Tensor:
-        """Samples from G without touching the training noise stream or BatchNorm statistics."""
-        with frozen_buffers(self.G), isolated_rng(self.random_streams):
+    def generate(self, n: int | None = None, *, ema: bool = False) -> torch.Tensor:
+        """Samples from G (or its EMA) without touching the training noise stream or BatchNorm statistics.
+
+        With no ``n``, the fixed noise batch of every sample grid, from the generator the grids show.
+        """
+        model = self.ema.model if self.ema is not None and (ema or n is None) else self.G
+        with frozen_buffers(model), isolated_rng(self.random_streams):
             z = self.fixed_noise if n is None else self._noise(n)
-            return self.G(z)
+            return model(z)
 
     @torch.no_grad()
     def d_probability(self, x: torch.Tensor) -> torch.Tensor:
@@ -344,7 +361,7 @@ class Trainer:
         "G parameter net.0.weight", "D buffer net.3.running_var", "D's optimiser state exp_avg_sq of
         net.2.weight"."""
         named: list[tuple[str, torch.Tensor]] = []
-        for who, module in (("G", self.G), ("D", self.D)):
+        for who, module in self.players():
             named += [(f"{who} parameter {n}", p) for n, p in module.named_parameters()]
             named += [(f"{who} buffer {n}", b) for n, b in module.named_buffers()]
         for who, opt, module in (("D", self.opt_d, self.D), ("G", self.opt_g, self.G)):
@@ -354,6 +371,13 @@ class Trainer:
                 named += [(f"{who}'s optimiser state {key} of {of}", v)
                           for key, v in state.items() if isinstance(v, torch.Tensor)]
         return named
+
+    def players(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose tensors are the run's state: G, D and, when on, G's EMA."""
+        out: list[tuple[str, nn.Module]] = [("G", self.G), ("D", self.D)]
+        if self.ema is not None:
+            out.append(("G's EMA", self.ema.model))
+        return out
 
     @property
     def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:

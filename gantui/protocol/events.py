@@ -35,9 +35,12 @@ METRIC_NAMES = (
     "step", "t", "k", "d_real", "d_fake", "v_real", "v_fake", "loss_d", "loss_g", "jsd_bound",
     "fdiv_bound", "w_estimate", "gp", "grad_norm_d", "grad_norm_g", "steps_per_sec", "jsd_true",
     "modes", "hq", "jsd_probe", "probe_at", "probe_steps", "probe_converged",
+    "fid", "fd_classifier", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage",
+    "classes_covered", "class_kl", "eval_at", "eval_seconds", "eval_ema",
 )
 # Columns that count something: written to metrics.jsonl as JSON integers.
-INTEGER_METRICS = frozenset({"step", "k", "modes", "probe_at", "probe_steps", "probe_converged"})
+INTEGER_METRICS = frozenset({"step", "k", "modes", "probe_at", "probe_steps", "probe_converged",
+                             "classes_covered", "eval_at", "eval_ema"})
 
 
 def frozen_array(a: np.ndarray) -> np.ndarray:
@@ -110,6 +113,7 @@ class ImageSamples(Event):
     step: int
     fake: np.ndarray  # uint8, (N, H, W, C), C in {1, 3}
     real: np.ndarray  # uint8, (N, H, W, C)
+    generator: str = "g"  # "ema": the fakes come from the moving average of G's weights (train.g_ema)
 
 
 @dataclass(frozen=True, slots=True)
