@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", type=Path, metavar="PATH",
                    help="continue from a checkpoint, or a run folder's newest checkpoint (by step)")
     p.add_argument("--headless", action="store_true", help="train without the dashboard")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="also serve the run over TCP (loopback unless HOST says otherwise), authenticated by "
+                        "the key in RUN/attach.json; not encrypted: use ssh -L across untrusted networks")
+    p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # a detached dashboard's run
     p.add_argument("--colors", choices=("auto", "truecolor", "256", "16"), default=None,
                    help="colour depth of the dashboard (auto: from COLORTERM and TERM)")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
@@ -107,7 +111,7 @@ def error(message: str) -> int:
 
 
 def _check_headless(args: argparse.Namespace, config) -> None:
-    if args.headless and config.train.steps == 0:
+    if args.headless and config.train.steps == 0 and not args.detached:
         raise ConfigError("train.steps = 0: --headless needs a number of iterations (--steps N)")
 
 
@@ -154,6 +158,13 @@ def _check_args(args: argparse.Namespace) -> None:
         args.run_dir = Path(args.run_dir)
     if args.resume is not None and not str(args.resume).strip():
         raise ConfigError("--resume '': expected a run folder or a checkpoint file")
+    if args.listen is not None:
+        from gantui.remote.paths import parse_hostport
+
+        try:
+            parse_hostport(args.listen)
+        except ValueError as exc:
+            raise ConfigError(f"--listen {args.listen!r}: {exc}") from None
 
 
 def _check_terminal(args: argparse.Namespace) -> None:
@@ -199,11 +210,15 @@ def _run(args: argparse.Namespace) -> int:
               f"from {printable(resumed.path.name)} (step {resumed.step:,})", file=sys.stderr, flush=True)
     if args.headless:
         from gantui.headless import run_headless
+        from gantui.remote.paths import RemoteError
 
-        return run_headless(session)
+        try:
+            return run_headless(session, listen=args.listen)
+        except RemoteError as exc:
+            return error(str(exc))
     from gantui.dashboard import run_dashboard
 
-    outcome = run_dashboard(session)
+    outcome = run_dashboard(session, listen=args.listen)
     while outcome.restart is not None:  # the user picked another preset in the command palette
         try:
             session = Session.create(load_config(outcome.restart, overrides))
@@ -211,7 +226,7 @@ def _run(args: argparse.Namespace) -> int:
             return error(str(exc))
         except OSError as exc:
             return error(_os_error(exc))
-        outcome = run_dashboard(session)
+        outcome = run_dashboard(session, listen=args.listen)
     return outcome.exit_status
 
 

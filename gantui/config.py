@@ -166,6 +166,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "plot_budget": Field(0.1, "most of one core that plot redraws may use; costlier plots redraw less "
                                   "often (1: no limit)", min=0.01, max=1.0),
         "colors": Field("auto", "colour depth", choices=("auto", "truecolor", "256", "16")),
+        "on_hangup": Field("detach", "when the dashboard's terminal disappears (SIGHUP: the SSH connection "
+                                     "dropped): detach (the run goes on in the background) or stop",
+                           choices=("detach", "stop")),
         "history": Field(2000, "points kept per plotted series before decimation", min=100, max=100000),
     },
 }

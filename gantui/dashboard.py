@@ -21,7 +21,7 @@ from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
 from gantui.presets import list_presets
-from gantui.protocol import Command, Event, Finished, Stop
+from gantui.protocol import Command, Event, Finished, Notice, Stop
 from gantui.text import printable
 
 if TYPE_CHECKING:
@@ -39,15 +39,18 @@ class Outcome:
 
 
 class LocalController:
-    """The in-process runner as the dashboard's Controller, remembering how the run ended."""
+    """The in-process run (served or not) as the dashboard's Controller, remembering how it ended."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner) -> None:
         self.runner = runner
         self.finished: Finished | None = None
+        self.notes: list[str] = []  # said in the event log once the app listens
         self._sink: Any = None
 
     def start(self, sink) -> None:
         self._sink = sink
+        for note in self.notes:
+            sink(Notice(step=0, level="info", message=note))
         self.runner.start(self._deliver)
 
     def _deliver(self, event: Event) -> None:
@@ -78,15 +81,25 @@ def build_app(session: Session, controller) -> GanApp:
     )
 
 
-def run_dashboard(session: Session) -> Outcome:
-    """Run the app on ``session`` until the user quits; say how to continue the run."""
+def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
+    """Run the app on ``session`` until the user quits; say how to continue the run.
+
+    When the terminal hangs up (SIGHUP) and ``ui.on_hangup`` is "detach", the run is handed to a
+    background process (:mod:`gantui.detach`) instead of stopping.
+    """
+    from gantui.serving import serve
+
     # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
     # parent process they would pin the layout and make resizing do nothing.
     for stale in ("COLUMNS", "LINES"):
         os.environ.pop(stale, None)
     runner = Runner(session, exit_when_done=False)
-    controller = LocalController(runner)
+    notes: list[str] = []
+    served = serve(session, runner, listen=listen, say=notes.append)
+    controller = LocalController(served.controller)
+    controller.notes = notes
     app = build_app(session, controller)
+    served.local(app.sink)
     received: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -96,19 +109,25 @@ def run_dashboard(session: Session) -> Outcome:
             asyncio.get_running_loop().call_soon_threadsafe(app.exit)
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    result = None
     try:
-        result = app.run(mouse=False)
+        with contextlib.suppress(OSError):  # the terminal is gone (a hang-up): nothing left to draw on
+            result = app.run(mouse=False)
     finally:
         runner.send(Stop(save=True))
         runner.join(JOIN_TIMEOUT_S)
+        served.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)
     restart = result[1] if isinstance(result, tuple) and result[0] == "restart" else None
-    interrupted = isinstance(result, tuple) and result[0] == "interrupt"
     finished = controller.finished
+    hung_up = bool(received) and received[0] == signal.SIGHUP and session.config.ui.on_hangup == "detach"
+    if hung_up and _can_continue(session, runner, finished):
+        _detach(session, listen)
+        return Outcome(exit_status=0)
     if received:
         status = 128 + received[0]
-    elif interrupted:
+    elif isinstance(result, tuple) and result[0] == "interrupt":
         status = EXIT_INTERRUPTED
     elif finished is not None and finished.reason in ("failed", "write-failed"):
         status = EXIT_FAILED
@@ -116,6 +135,27 @@ def run_dashboard(session: Session) -> Outcome:
         status = 0
     _say_how_to_continue(session, runner, finished)
     return Outcome(exit_status=status, restart=restart)
+
+
+def _can_continue(session: Session, runner: Runner, finished: Finished | None) -> bool:
+    """A run that ended cleanly short of its steps, with a final checkpoint to continue from."""
+    steps = session.config.train.steps
+    return (session.folder is not None and finished is not None and finished.reason == "stopped"
+            and bool(finished.checkpoint) and not finished.extra.get("rescued")
+            and not (steps and runner.trainer.step >= steps))
+
+
+def _detach(session: Session, listen: str | None) -> None:
+    from gantui.detach import LOG_NAME, spawn_background
+
+    assert session.folder is not None
+    pid = spawn_background(session.folder.path, listen=listen)
+    line = (f"gantui: detached: the run goes on in the background (pid {pid}); watch it with: "
+            f"gantui attach {printable(session.folder.path)}")
+    with contextlib.suppress(OSError):  # the terminal may be gone: the log says it too
+        with open(session.folder.path / LOG_NAME, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+        print(line, file=sys.stderr, flush=True)
 
 
 def _say_how_to_continue(session: Session, runner: Runner, finished: Finished | None) -> None:

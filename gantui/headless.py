@@ -82,7 +82,11 @@ class _Signals:
             signal.signal(sig, old)
 
 
-def run_headless(session: Session, console: Console | None = None) -> int:
+def run_headless(session: Session, console: Console | None = None, *, listen: str | None = None,
+                 serve_run: bool = True) -> int:
+    """Train ``session`` to its end, printing progress; serve it so that it can be attached."""
+    from gantui.serving import Served, serve
+
     console = console or Console(stderr=False, highlight=False)
     cfg = session.config
     runner = Runner(session, exit_when_done=True)
@@ -91,6 +95,9 @@ def run_headless(session: Session, console: Console | None = None) -> int:
     folder = printable(session.folder.path) if session.folder else "-"
     console.print(f"gantui: {printable(cfg.preset) or 'run'} on {session.trainer.device}, "
                   f"loss {cfg.loss.name}, k = {cfg.train.k}; run folder {folder}", markup=False)
+    say = lambda line: console.print(line, markup=False, soft_wrap=True)  # noqa: E731
+    served = serve(session, runner, listen=listen, say=say) if serve_run else Served(runner)
+    served.local(events.put)
     failed = False
     finished: Finished | None = None
     last_row: dict[str, float] | None = None
@@ -101,7 +108,7 @@ def run_headless(session: Session, console: Console | None = None) -> int:
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), rate, TimeRemainingColumn(),
             console=console, transient=False) as progress:
         task = progress.add_task("train", total=total, completed=session.trainer.step, rate="")
-        runner.start(events.put)
+        served.controller.start(events.put)
         try:
             while finished is None:
                 try:
@@ -139,8 +146,10 @@ def run_headless(session: Session, console: Console | None = None) -> int:
         except BaseException:  # never leave the trainer running unseen (a broken console, a bug here)
             runner.send(Stop(save=True))
             runner.join(60.0)
+            served.close()
             raise
     runner.join(60.0)
+    served.close()
     _summary(console, session, runner, finished, last_row, quality)
     if signals.received is not None:
         return 128 + int(signals.received)

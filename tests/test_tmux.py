@@ -143,15 +143,63 @@ def test_resizing_and_a_plain_terminal(terminal: Terminal, tmp_path: Path) -> No
     assert terminal.wait_exit() == 0
 
 
-def test_sighup_saves_a_checkpoint(terminal: Terminal, tmp_path: Path) -> None:
+def stop_background_run(run: Path) -> None:
+    """Never leave a detached run behind, whatever the test did: kill the pid its attach.json names."""
+    import json
+    import os
+    import signal
+
+    try:
+        pid = int(json.loads((run / "attach.json").read_text())["pid"])
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+@pytest.fixture
+def background(tmp_path: Path) -> Iterator[Path]:
     run = tmp_path / "run"
-    terminal.start(gantui_command(tmp_path, "--run-dir", str(run), "--set", "train.threads=1"),
+    yield run
+    stop_background_run(run)
+
+
+def test_a_hang_up_detaches_the_run_and_it_goes_on_in_the_background(terminal: Terminal,
+                                                                      background: Path) -> None:
+    """Issue 12: killing the dashboard's terminal (an SSH connection that drops) no longer stops the run:
+    it saves a final checkpoint, goes on training in the background, and can be attached and stopped."""
+    run = background
+    terminal.start(gantui_command(run.parent, "--run-dir", str(run), "--set", "train.threads=1"),
                    width=100, height=30)
     terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
     terminal.close()  # the terminal goes away, as when an SSH connection drops: SIGHUP
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end and not list((run / "checkpoints").glob("final-*.pt")):
-        time.sleep(0.1)
-    finals = list((run / "checkpoints").glob("final-*.pt"))
-    assert finals, "no final checkpoint after SIGHUP"
-    assert torch.load(finals[0], weights_only=True)["step"] > 0
+    log = run / "gantui.log"
+    wait_until(lambda: list((run / "checkpoints").glob("final-*.pt")) and log.exists()
+               and "step " in log.read_text(), "the run to go on in the background")
+    handed_over = torch.load(next((run / "checkpoints").glob("final-*.pt")), weights_only=True)["step"]
+    assert handed_over > 0
+    gantui = [sys.executable, "-m", "gantui"]
+    listed = subprocess.run([*gantui, "ls"], capture_output=True, text=True, timeout=60)
+    assert str(run) in listed.stdout and "running" in listed.stdout, listed.stdout
+    stopped = subprocess.run([*gantui, "stop", str(run)], capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    finals = sorted((run / "checkpoints").glob("final-*.pt"))
+    assert torch.load(finals[-1], weights_only=True)["step"] > handed_over  # it trained on in the background
+
+
+def test_a_hang_up_stops_the_run_with_on_hangup_stop(terminal: Terminal, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    terminal.start(gantui_command(tmp_path, "--run-dir", str(run), "--set", "train.threads=1",
+                                  "--set", "ui.on_hangup=stop"), width=100, height=30)
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.close()
+    wait_until(lambda: list((run / "checkpoints").glob("final-*.pt")), "the final checkpoint")
+    assert not (run / "gantui.log").exists()
+
+
+def wait_until(check, what: str, deadline: float = DEADLINE) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.1)  # polling interval of a bounded wait, not a synchronisation
+    raise AssertionError(f"timed out waiting for {what}")
