@@ -25,13 +25,13 @@ import warnings
 import torch
 
 sys.path.insert(0, ".")
-from gantui.engine import checkpoint as ckpt  # noqa: E402
-from gantui.engine.data import build_sampler  # noqa: E402
-from gantui.engine.good_state import GoodState  # noqa: E402
-from gantui.engine.graphs import REWARMUP_STEPS, WARMUP_STEPS  # noqa: E402
-from gantui.engine.probe import probe_trainer  # noqa: E402
-from gantui.engine.trainer import Trainer  # noqa: E402
-from gantui.presets import load_config  # noqa: E402
+from gantui.engine import checkpoint as ckpt
+from gantui.engine.data import build_sampler
+from gantui.engine.good_state import GoodState
+from gantui.engine.graphs import REWARMUP_STEPS, WARMUP_STEPS
+from gantui.engine.probe import probe_trainer
+from gantui.engine.trainer import Trainer
+from gantui.presets import load_config
 
 P = argparse.ArgumentParser()
 P.add_argument("--device", default="cuda")
@@ -136,8 +136,9 @@ def run_case(name, overrides, script, tol) -> dict:
             act(eager, a)
             act(fast, a)
         sync()
+        counters = (fast.step, fast.d_steps, fast.g_steps) == (eager.step, eager.d_steps, eager.g_steps)
         out.update(status=fast.graph_status, captures=fast.graph.captures, replays=fast.graph.replays,
-                   steps=(fast.step, fast.d_steps, fast.g_steps) == (eager.step, eager.d_steps, eager.g_steps),
+                   steps=counters,
                    rel_diff=rel_diff(eager, fast), seconds=round(time.perf_counter() - t0, 2))
         re, rf = eager.readout(), fast.readout()
         out["readout_max_absdiff"] = max(abs(re[n] - rf[n]) for n in re if n in rf and re[n] == re[n])
@@ -181,7 +182,7 @@ def pause_per_change() -> dict:
 
 def recapture_memory() -> dict:
     """Memory over 25 re-captures (loss switches back and forth): the old pools must be released."""
-    t = build(MLP_FAKE + ["loss.name=wgan-gp", "train.k=2"], True)
+    t = build([*MLP_FAKE, "loss.name=wgan-gp", "train.k=2"], True)
     for _ in range(WARMUP_STEPS + 2):
         t.iteration()
     sync()

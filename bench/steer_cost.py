@@ -31,7 +31,7 @@ class Counting:
     def __init__(self, t: Trainer) -> None:
         self.t, self.mode = t, "replay"
         self.counts = {"captures": 0, "captured_steps": 0, "warmup_steps": 0}
-        for name, kind in (("_d_update", "D"), ("_g_update", "G")):
+        for name, _kind in (("_d_update", "D"), ("_g_update", "G")):
             original = getattr(t, name)
 
             def counted(original=original):
