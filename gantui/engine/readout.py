@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gantui.engine.rng import frozen_buffers, isolated_rng
+
 D_SLOTS = ("d_real", "d_fake", "v_real", "v_fake", "loss_d", "gp", "grad_norm_d")  # per D-step
 G_SLOTS = ("loss_g", "grad_norm_g")  # per G-step
 MAX_PENDING = 8  # windows in flight before a read-out waits for the oldest (bounds pinned memory)
@@ -126,3 +128,18 @@ class Readouts:
 def _window(flat: list[float], layout: Layout, counters: tuple[int, int, int, float]) -> Window:
     step, d_steps, g_steps, closed = counters
     return Window(step=step, d_steps=d_steps, g_steps=g_steps, time=closed, values=decode(flat, layout))
+
+
+def heldout(trainer) -> tuple[list[str], list[Tensor]]:
+    """The loss's divergence read-out on a batch the optimiser never saw, as 0-dim device tensors.
+
+    BatchNorm statistics and the training random streams are left as they were, so looking at a run
+    never changes it.
+    """
+    t = trainer
+    with torch.no_grad(), frozen_buffers(t.D), frozen_buffers(t.G), isolated_rng(t.random_streams):
+        real = t.sampler.sample(t.eval_batch)
+        fake = t.G(t._noise(t.eval_batch))
+        values = t.loss.readout(t.D(real), t.D(fake))
+    names = sorted(values)
+    return names, [values[n].float() for n in names]

@@ -39,7 +39,7 @@ from gantui.engine.optim import (
     set_lr,
 )
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
-from gantui.engine.readout import D_SLOTS, G_SLOTS, Layout, Readouts, Window
+from gantui.engine.readout import D_SLOTS, G_SLOTS, Layout, Readouts, Window, heldout
 from gantui.engine.rng import frozen_buffers, isolated_rng
 
 __all__ = ["D_SLOTS", "EVAL_BATCH", "G_SLOTS", "Knobs", "Trainer"]
@@ -217,11 +217,14 @@ class Trainer:
         return torch.randn(n, self.z_dim, device=self.device, generator=self.noise)
 
     def _on_training_thread(self) -> None:
-        """Give the thread that trains its intra-op budget, once (see device.configure_threads)."""
+        """Once per thread that trains: its intra-op budget (see device.configure_threads), and on
+        CUDA its current device (torch.cuda.graph synchronises and empties the cache of that one)."""
         ident = threading.get_ident()
         if ident != self._thread:
             self._thread = ident
             bind_training_thread()
+            if self.device.type == "cuda":
+                torch.cuda.set_device(self.device)
 
     def d_step(self) -> None:
         """One discriminator update on a fresh real minibatch and fresh noise."""
@@ -326,7 +329,7 @@ class Trainer:
         are on the host (on the CPU at once). The window's ``finite`` is 0.0 when a loss or any
         parameter was no longer finite at its end.
         """
-        extra_names, extra = self._heldout()
+        extra_names, extra = heldout(self)
         params_norm = torch.stack(torch._foreach_norm(self.g_params + self.d_params)).sum()
         flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, params_norm])])
         layout = Layout(extra=tuple(extra_names), n_d=self._n_d, n_g=self._n_g,
@@ -352,16 +355,6 @@ class Trainer:
         """
         self.request_readout()
         return self._readouts.newest().values
-
-    def _heldout(self) -> tuple[list[str], list[torch.Tensor]]:
-        """The loss's divergence read-out on a batch the optimiser never saw."""
-        with (torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G),
-              isolated_rng(self.random_streams)):
-            real = self.sampler.sample(self.eval_batch)
-            fake = self.G(self._noise(self.eval_batch))
-            values = self.loss.readout(self.D(real), self.D(fake))
-        names = sorted(values)
-        return names, [values[n].float() for n in names]
 
     @torch.no_grad()
     def generate(self, n: int | None = None) -> torch.Tensor:
