@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gc
 import math
+import warnings
 import weakref
 
 import pytest
 import torch
 
 from gantui.engine import checkpoint as ckpt
+from gantui.engine import graphs
 from gantui.engine.good_state import GoodState
 from gantui.engine.graphs import (
     REWARMUP_STEPS,
@@ -299,6 +301,50 @@ def test_an_sgd_checkpoint_lr_stays_a_python_number() -> None:
     saved["param_groups"][0]["lr"] = torch.tensor(0.5)  # as an optimiser that reads tensors saved it
     t.opt_g.load_state_dict(saved)
     assert t.opt_g.param_groups[0]["lr"] == 0.5 and isinstance(t.opt_g.param_groups[0]["lr"], float)
+
+
+def test_the_sync_check_names_the_line_that_synchronised(monkeypatch) -> None:
+    # CudaBackend's check, with torch.cuda's debug-mode switch stood in for: torch's "warn" mode turns a
+    # synchronising op into a UserWarning raised at the Python line that called it.
+    modes = []
+    monkeypatch.setattr(torch.cuda, "get_sync_debug_mode", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+
+    def body() -> None:
+        warnings.warn("an unrelated warning", stacklevel=1)
+        warnings.warn("called a synchronizing CUDA operation", stacklevel=1)  # the line to name
+
+    line = body.__code__.co_firstlineno + 2
+    warnings.simplefilter("ignore")  # shown before, or filtered: still recorded
+    assert graphs._first_sync(body) == f"{__file__}:{line}"
+    assert modes == ["warn", 0]  # switched on for the step, then back
+    assert graphs._first_sync(lambda: None) is None
+
+
+class FailedGraph:
+    def __init__(self, ended: bool) -> None:
+        self.ended = ended
+
+    def pool(self):
+        if not self.ended:
+            raise RuntimeError("Called CUDAGraph::pool() without a preceding successful capture.")
+        return (1, 0)
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_a_failed_capture_hands_its_pool_back_exactly_once(monkeypatch, ended: bool) -> None:
+    calls = []
+    monkeypatch.setattr(torch._C, "_cuda_endAllocateToPool", lambda i, p: calls.append(("end", i, p)),
+                        raising=False)
+
+    def release(i, p):
+        calls.append(("release", i, p))
+        raise RuntimeError("already released")  # suppressed: the part of capture_end that ran did it
+
+    monkeypatch.setattr(torch._C, "_cuda_releasePool", release, raising=False)
+    graphs._release_failed_capture(FailedGraph(ended), (0, 7), torch.device("cuda", 1))
+    # A capture that ended is released by the graph's destructor: releasing it here too would be twice.
+    assert calls == ([] if ended else [("end", 1, (0, 7)), ("release", 1, (0, 7))])
 
 
 # ------------------------------------------------------------------------------------------ CUDA
