@@ -234,3 +234,13 @@ def test_compile_is_off_by_default_and_refused_in_one_line_where_it_cannot_work(
     cfg.train._values["compile"] = "fast"
     with pytest.raises(ConfigError, match=r"train\.compile = 'fast': expected one of off, reduce-overhead"):
         Trainer(cfg, sampler=sampler, device=device)
+
+
+def test_learning_rates_are_device_tensors_only_where_graphs_can_run(monkeypatch) -> None:
+    assert isinstance(make_trainer().opt_d.param_groups[0]["lr"], torch.Tensor)  # fused Adam, torch 2.14
+    assert isinstance(make_trainer("train.optimizer=sgd").opt_d.param_groups[0]["lr"], float)
+    monkeypatch.setattr(torch, "__version__", "2.12.1")  # no graphs there: plain floats, as before
+    t = make_trainer()
+    assert isinstance(t.opt_d.param_groups[0]["lr"], float)
+    t.set_lr("d", 0.25)
+    assert t.opt_d.param_groups[0]["lr"] == 0.25

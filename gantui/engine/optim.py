@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gantui.engine.graphs import MIN_TORCH, torch_version
+
 # How an optimiser runs, not what it computes: a checkpoint from another device must not impose its own.
 IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable")
 
@@ -55,8 +57,12 @@ def lr_tensor(lr: float, device: torch.device) -> Tensor:
 
 
 def attach_lr(opt: torch.optim.Optimizer, live: Tensor | None) -> None:
-    """Make every group of ``opt`` read ``live`` (if given and the optimiser supports it)."""
-    if live is None or not reads_lr_tensor(opt):
+    """Make every group of ``opt`` read ``live`` (if given and the optimiser supports it).
+
+    Only on the torch versions graphs run on (2.13+, checked against 2.14's sources): older ones keep
+    Python floats, which cost them nothing since they never capture.
+    """
+    if live is None or not reads_lr_tensor(opt) or torch_version() < MIN_TORCH:
         return
     for group in opt.param_groups:
         group["lr"] = live
@@ -98,7 +104,7 @@ def keep_live_lr(opt: torch.optim.Optimizer, live: Tensor | None) -> None:
     """
     for group in opt.param_groups:
         loaded = group["lr"]
-        if live is not None and reads_lr_tensor(opt):
+        if live is not None and reads_lr_tensor(opt) and torch_version() >= MIN_TORCH:
             if loaded is not live:
                 if isinstance(loaded, Tensor):
                     live.copy_(loaded.detach().reshape(()))
