@@ -223,7 +223,7 @@ class Trainer:
         if ident != self._thread:
             self._thread = ident
             bind_training_thread()
-            if self.device.type == "cuda":
+            if self.device.type == "cuda" and self.device.index is not None:
                 torch.cuda.set_device(self.device)
 
     def d_step(self) -> None:
