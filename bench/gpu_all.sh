@@ -31,7 +31,7 @@ if [ "$QUICK" = 1 ]; then
   BENCH_ARGS=(--device "$DEVICE" --cases mnist-mlp --k 1 --seconds 2 --repeats 1)
 else
   CHECK_ARGS=(--device "$DEVICE")
-  BENCH_ARGS=(--device "$DEVICE" --repeats 3 --seconds 3)
+  BENCH_ARGS=(--device "$DEVICE" --repeats 3 --seconds 2)
 fi
 
 stage() {  # stage NAME SECONDS COMMAND...: run with a limit, say how it ended
@@ -48,9 +48,9 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a limit, say how it ended
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
 'available', torch.cuda.is_available())"
-  stage gpu_check 200 "$PY" bench/gpu_check.py "${CHECK_ARGS[@]}"
+  stage gpu_check 210 "$PY" bench/gpu_check.py "${CHECK_ARGS[@]}"
   stage test_graphs 90 "$PY" -m pytest -q -p no:cacheprovider tests/test_graphs.py
-  stage bench 210 "$PY" bench/bench.py "${BENCH_ARGS[@]}"
+  stage bench 240 "$PY" bench/bench.py "${BENCH_ARGS[@]}"
   if [ "$DEVICE" != cpu ]; then
     stage bench_compile 90 "$PY" bench/bench.py --device "$DEVICE" --cases mnist-mlp --k 1 --seconds 3 \
       --compile reduce-overhead
