@@ -1,33 +1,47 @@
 """Iterations per second: a plain PyTorch loop, gantui headless, and gantui with the dashboard live.
 
 One iteration = k D-steps + 1 G-step, the same models, data shape, loss (non-saturating) and k in
-all three, measured one after another in this process. The plain loop is what a tutorial script
-does: a DataLoader over host tensors, ``.to(device)`` per batch and ``.item()`` per step for its log.
-The dashboard run is the real Textual app, rendered headless by ``App.run_test`` while the trainer
-thread trains; its own CPU use is the main (UI) thread's CPU time over the window.
+all three. The plain loop is what a tutorial script does: a DataLoader over host tensors,
+``.to(device)`` per batch and ``.item()`` per step for its log. gantui runs as a user runs it: the
+preset's read-out, probe, toy-metric, PNG and checkpoint cadences on, writing a run folder (in a
+temporary directory); ``--quiet`` switches the probe, PNGs and checkpoints off as earlier versions of
+this script did. The dashboard run is the real Textual app, rendered headless by ``App.run_test``
+while the trainer thread trains; its own CPU use is the main (UI) thread's CPU time over the window.
+
+Each mode runs in a fresh process, as a user runs them: in one process the second mode inherited the
+first one's OpenMP worker pool, and gantui headless on two threads measured half its speed (146
+against 302 it/s on the MNIST MLP). Modes alternate, so drift hits them alike.
 
     python bench/bench.py                      # CPU: ring8 MLP, tutorial MNIST MLP, DCGAN-64; k = 1, 5
     python bench/bench.py --cases dcgan64 --k 1
+    python bench/bench.py --device cuda --repeats 3
+    python bench/bench.py --device cuda --compile reduce-overhead   # torch.compile instead of graphs
 
 On the CPU, DCGAN-64 runs at batch 16 (at batch 128 one iteration takes ~8 s on 2 cores); every rate
 is whole iterations over the time they took, from one iteration boundary to another.
-    python bench/bench.py --device cuda --seconds 10
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from gantui.engine.data import build_sampler
+from gantui.engine.device import configure_threads
 from gantui.engine.models import build_models
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
@@ -58,12 +72,26 @@ CASES = {
                     ("data.name=fake", "data.channels=3", "data.image_size=64", "model.name=dcgan",
                      "model.z_dim=100", "data.fake_size=2048"), batch=128, cpu_batch=16),
 }
-QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0", "loss.name=nonsaturating")
+QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0")
 
 
-def config(case: Case, k: int, device: str, threads: int):
-    return load_config("ring8", [*case.overrides, *QUIET, f"train.k={k}", f"train.device={device}",
-                                 f"train.threads={threads}", f"train.batch_size={case.batch_on(device)}"])
+def config(case: Case, k: int, device: str, threads: int, *, quiet: bool = False, compile_mode: str = "off"):
+    cfg = load_config("ring8", [*case.overrides, *(QUIET if quiet else ()), "loss.name=nonsaturating",
+                                f"train.k={k}", f"train.device={device}", f"train.threads={threads}",
+                                f"train.batch_size={case.batch_on(device)}"])
+    if compile_mode != "off":
+        cfg.train._values["compile"] = compile_mode  # until config.py has train.compile
+    return cfg
+
+
+def session_for(cfg, run_dir: Path | None, *, headless: bool) -> Session:
+    """The run as the CLI builds it, with a run folder when ``run_dir`` is given."""
+    if "headless" in inspect.signature(Session.create).parameters:
+        return Session.create(cfg, run_dir=run_dir, write=run_dir is not None, headless=headless)
+    session = Session.create(cfg, run_dir=run_dir, write=run_dir is not None)
+    if headless:  # what `gantui --headless` does once Session.create takes headless=True
+        configure_threads(cfg.train.threads, convolutional=cfg.model.name == "dcgan", headless=True)
+    return session
 
 
 def plain_loop(cfg, seconds: float) -> float:
@@ -142,8 +170,8 @@ def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
     return (step1 - step0) / (t1 - t0)
 
 
-def headless(cfg, seconds: float) -> float:
-    session = Session.create(cfg, write=False)
+def headless(cfg, seconds: float, run_dir: Path | None = None) -> float:
+    session = session_for(cfg, run_dir, headless=True)
     runner = Runner(session, exit_when_done=False)
     runner.start(lambda event: None)
     try:
@@ -160,11 +188,11 @@ def thread_cpu_seconds(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
+def with_dashboard(cfg, seconds: float, run_dir: Path | None = None) -> tuple[float, float]:
     """Iterations/s with the real app live (headless rendering), and the UI thread's CPU share."""
     from gantui.dashboard import build_app
 
-    session = Session.create(cfg, write=False)
+    session = session_for(cfg, run_dir, headless=False)
     runner = Runner(session, exit_when_done=False)
     app = build_app(session, runner)
     result: dict[str, float] = {}
@@ -191,6 +219,37 @@ def with_dashboard(cfg, seconds: float) -> tuple[float, float]:
     return result["rate"], result["ui_cpu"]
 
 
+def one(args: argparse.Namespace) -> dict:
+    """Measure one mode in this (fresh) process."""
+    case, k, cores = CASES[args.cases], int(args.k), os.cpu_count() or 1
+    if args.one == "plain":
+        torch.set_num_threads(cores)  # torch's default: every core
+        return {"rate": plain_loop(config(case, k, args.device, cores), args.seconds)}
+    cfg = config(case, k, args.device, 0, quiet=args.quiet, compile_mode=args.compile)
+    with tempfile.TemporaryDirectory(prefix="gantui-bench-") as tmp:
+        run_dir = Path(tmp) / "run"
+        if args.one == "headless":
+            return {"rate": headless(cfg, args.seconds, run_dir)}
+        rate, ui_cpu = with_dashboard(cfg, args.seconds, run_dir)
+        return {"rate": rate, "ui_cpu": ui_cpu}
+
+
+def measure(args: argparse.Namespace, mode: str, case: str, k: int) -> dict:
+    """Run one mode, in a fresh interpreter unless ``--fresh no`` (or auto on CUDA), and read its result."""
+    if args.fresh == "no" or (args.fresh == "auto" and args.device != "cpu"):
+        return one(argparse.Namespace(**{**vars(args), "one": mode, "cases": case, "k": str(k)}))
+    command = [sys.executable, __file__, "--one", mode, "--cases", case, "--k", str(k),
+               "--device", args.device, "--seconds", str(args.seconds), "--compile", args.compile,
+               *(["--quiet"] if args.quiet else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds * 20 + 300,
+                          check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"{mode} {case} k={k}: exit {done.returncode}: {tail[0]}")
+    return json.loads(lines[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,10 +259,25 @@ def main() -> None:
     parser.add_argument("--k", default="1,5")
     parser.add_argument("--repeats", type=int, default=1,
                         help="run the three modes this many times in turn and print medians (noisy machines)")
+    parser.add_argument("--stat", choices=("median", "best"), default="median",
+                        help="summary of the repeats; best: the least disturbed run of each mode, for a "
+                             "machine shared with other work (two intra-op threads on two busy cores can "
+                             "run 20x slower)")
+    parser.add_argument("--quiet", action="store_true", help="probe, PNGs and checkpoints off")
+    parser.add_argument("--compile", default="off", help="train.compile for the gantui runs (CUDA)")
+    parser.add_argument("--fresh", choices=("auto", "yes", "no"), default="auto",
+                        help="each mode in its own process (auto: on the CPU, where the OpenMP pools of "
+                             "one mode slow the next; on CUDA one process saves the start-up time)")
+    parser.add_argument("--one", choices=("plain", "headless", "dashboard"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args)), flush=True)
+        return
     cores = os.cpu_count() or 1
     print(f"gantui bench: torch {torch.__version__}, device {args.device}, {cores} cores, "
-          f"{args.seconds:g} s per run, median of {args.repeats}")
+          f"{args.seconds:g} s per run, {args.stat} of {args.repeats}, "
+          f"{'quiet' if args.quiet else 'cadences on, run folder written'}, compile {args.compile}, "
+          f"fresh process per mode: {args.fresh}")
     header = f"{'model':<32}{'k':>3}{'plain it/s':>12}{'headless':>10}{'dashboard':>11}" \
              f"{'head/plain':>12}{'dash/head':>11}{'UI CPU':>8}"
     print(header)
@@ -211,15 +285,15 @@ def main() -> None:
     for key in args.cases.split(","):
         case = CASES[key]
         for k in (int(x) for x in args.k.split(",")):
-            # Each mode's default thread budget: torch's (all cores) for the plain loop, gantui's
-            # (train.threads = 0) for the other two. Modes alternate so that drift hits them alike.
             runs = []
             for _ in range(args.repeats):
-                torch.set_num_threads(cores)
-                plain = plain_loop(config(case, k, args.device, cores), args.seconds)
-                head = headless(config(case, k, args.device, 0), args.seconds)
-                runs.append((plain, head, *with_dashboard(config(case, k, args.device, 0), args.seconds)))
-            plain, head, dash, ui_cpu = (statistics.median(column) for column in zip(*runs, strict=True))
+                plain = measure(args, "plain", key, k)["rate"]
+                head = measure(args, "headless", key, k)["rate"]
+                dash = measure(args, "dashboard", key, k)
+                runs.append((plain, head, dash["rate"], dash["ui_cpu"]))
+            summary = statistics.median if args.stat == "median" else max
+            plain, head, dash = (summary(column) for column in list(zip(*runs, strict=True))[:3])
+            ui_cpu = statistics.median(r[3] for r in runs)
             print(f"{case.title(args.device):<32}{k:>3}{plain:>12.1f}{head:>10.1f}{dash:>11.1f}"
                   f"{head / plain:>11.2f}x{dash / head:>10.2f}x{ui_cpu:>7.0%}", flush=True)
 

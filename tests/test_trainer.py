@@ -158,8 +158,8 @@ def test_learning_rate_changes_reach_the_optimiser() -> None:
     t = make_trainer()
     t.set_lr("d", 0.125)
     t.set_lr("g", 0.5)
-    assert [g["lr"] for g in t.opt_d.param_groups] == [0.125]
-    assert [g["lr"] for g in t.opt_g.param_groups] == [0.5]
+    assert [float(g["lr"]) for g in t.opt_d.param_groups] == [0.125]
+    assert [float(g["lr"]) for g in t.opt_g.param_groups] == [0.5]
     with pytest.raises(ValueError):
         t.set_lr("d", float("nan"))
 
@@ -174,3 +174,73 @@ def test_measurements_do_not_move_the_training_streams() -> None:
         b.generate(100)
     for pa, pb in zip(a.G.parameters(), b.G.parameters(), strict=True):
         assert torch.equal(pa, pb)
+
+
+def test_the_g_step_gives_g_its_gradients_through_autograd_and_d_none() -> None:
+    # backward(inputs=G's parameters): every G gradient goes through AccumulateGrad (which lays it out
+    # like its parameter, as CUDA's fused Adam requires; an assigned p.grad = g would skip it) and D,
+    # whose weights G's loss also reaches, gets none.
+    t = make_trainer()
+    accumulated: list[int] = []
+    for i, p in enumerate(t.g_params):
+        p.register_post_accumulate_grad_hook(lambda _p, i=i: accumulated.append(i))
+    t.g_step()
+    assert sorted(accumulated) == list(range(len(t.g_params)))
+    assert all(p.grad is None for p in t.d_params)
+    assert all(p.grad is not None and p.grad.stride() == p.stride() for p in t.g_params)
+
+
+def test_windows_are_handed_out_in_order_with_their_counters() -> None:
+    a, b = make_trainer("train.k=2"), make_trainer("train.k=2")
+    rows = []
+    for n in (2, 3):
+        for _ in range(n):
+            a.iteration()
+            b.iteration()
+        a.request_readout()
+        rows.append(b.readout())
+    assert a.pending_readouts == 2
+    windows = a.ready_readouts()  # on the CPU a window is ready as soon as it is closed
+    assert [(w.step, w.d_steps, w.g_steps) for w in windows] == [(2, 4, 2), (5, 10, 5)]
+    for w, row in zip(windows, rows, strict=True):
+        assert w.values.keys() == row.keys()
+        assert all(w.values[k] == row[k] or (math.isnan(w.values[k]) and math.isnan(row[k])) for k in row)
+    assert a.ready_readouts() == [] and a.pending_readouts == 0
+
+
+def test_a_synchronous_readout_keeps_earlier_windows_for_later() -> None:
+    t = make_trainer()
+    t.iteration()
+    t.request_readout()
+    t.iteration()
+    t.iteration()
+    assert t.readout()["finite"] == 1.0
+    assert [w.step for w in t.ready_readouts()] == [1]
+
+
+def test_compile_is_off_by_default_and_refused_in_one_line_where_it_cannot_work() -> None:
+    from gantui.config import ConfigError
+    from gantui.engine.device import DeviceError
+
+    assert make_trainer().compile_mode == "off"
+    cfg = smoke_config()
+    device = torch.device("cpu")
+    sampler = build_sampler(cfg.data, device=device, seed=0)
+    cfg.train._values["compile"] = "max-autotune"  # until config.py has the field
+    with pytest.raises(DeviceError) as err:
+        Trainer(cfg, sampler=sampler, device=device)
+    assert str(err.value) == ("train.compile = 'max-autotune' needs a CUDA device (this run trains on cpu); "
+                              "use train.compile = off")
+    cfg.train._values["compile"] = "fast"
+    with pytest.raises(ConfigError, match=r"train\.compile = 'fast': expected one of off, reduce-overhead"):
+        Trainer(cfg, sampler=sampler, device=device)
+
+
+def test_learning_rates_are_device_tensors_only_where_graphs_can_run(monkeypatch) -> None:
+    assert isinstance(make_trainer().opt_d.param_groups[0]["lr"], torch.Tensor)  # fused Adam, torch 2.14
+    assert isinstance(make_trainer("train.optimizer=sgd").opt_d.param_groups[0]["lr"], float)
+    monkeypatch.setattr(torch, "__version__", "2.12.1")  # no graphs there: plain floats, as before
+    t = make_trainer()
+    assert isinstance(t.opt_d.param_groups[0]["lr"], float)
+    t.set_lr("d", 0.25)
+    assert t.opt_d.param_groups[0]["lr"] == 0.25

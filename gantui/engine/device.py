@@ -33,19 +33,46 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def configure_threads(requested: int, *, convolutional: bool = False) -> int:
-    """Set torch's intra-op threads and return the number used.
+_trainer_threads: int | None = None  # the budget of the thread that trains (see configure_threads)
 
-    With 0 ("auto"): convolutional models get every core, since their steps are compute-bound
-    (DCGAN-64 on 2 cores: 0.44x the plain loop on one thread). MLPs leave one core free, headless
-    too: their steps are bound by per-op overhead, and intra-op threads that contend with any other
-    busy thread (the dashboard, the main thread, a DataLoader) cost more than they give
-    (bench/bench.py on 2 cores: one thread measured 10-20 % faster on ring8 and the MNIST MLP).
+
+def thread_budget(requested: int, *, convolutional: bool = False, headless: bool = False) -> int:
+    """The intra-op threads of the training thread for ``train.threads = requested`` (0: auto).
+
+    Auto: convolutional models get every core, since their steps are compute-bound (DCGAN-64 on 2
+    cores: 0.44x the plain loop on one thread), and so do headless runs, which have no other busy
+    thread. MLPs with the dashboard leave one core free: their steps are bound by per-op overhead,
+    and intra-op threads that contend with a busy UI thread cost more than they give.
     """
     cores = os.cpu_count() or 1
-    threads = requested or (cores if convolutional else max(1, cores - 1))
-    torch.set_num_threads(threads)
-    return threads
+    return requested or (cores if convolutional or headless else max(1, cores - 1))
+
+
+def configure_threads(requested: int, *, convolutional: bool = False, headless: bool = False) -> int:
+    """Choose the training thread's budget (returned) and leave the calling thread on one thread.
+
+    Two threads that both run parallel regions each keep their own OpenMP worker pool; with more
+    pool threads than cores, libgomp stops spinning between regions and every small op pays a
+    futex wake-up (the MNIST MLP trained on a background thread at 146 it/s instead of 302 once the
+    main thread had used two threads). The main thread only builds the run, so it stays on one; the
+    trainer takes its budget on the thread that trains (:func:`bind_training_thread`).
+    """
+    global _trainer_threads
+    _trainer_threads = thread_budget(requested, convolutional=convolutional, headless=headless)
+    torch.set_num_threads(1)
+    return _trainer_threads
+
+
+def bind_training_thread() -> int:
+    """Give the calling thread the training budget chosen by :func:`configure_threads` (if any)."""
+    if _trainer_threads is not None and torch.get_num_threads() != _trainer_threads:
+        torch.set_num_threads(_trainer_threads)
+    return torch.get_num_threads()
+
+
+def wants_channels_last(model_name: str, device: torch.device) -> bool:
+    """NHWC suits cuDNN's tensor-core kernels: DCGANs on CUDA keep models and real data channels-last."""
+    return device.type == "cuda" and model_name == "dcgan"
 
 
 def enable_fast_math(device: torch.device) -> None:

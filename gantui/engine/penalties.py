@@ -7,8 +7,8 @@ the mean gradient norm as a detached read-out for the dashboard. The penalty is 
 
 Only device-side ops: random numbers come from ``torch.rand(..., device=x.device, generator=...)``,
 nothing calls ``.item()`` or branches on a tensor's value, so a CUDA graph can capture a D step that
-includes a penalty. Pass ``generator`` for reproducible draws (CPU tests; a CUDA generator used in a
-captured graph must be registered with that graph).
+includes a penalty. Pass ``generator`` for reproducible draws (CPU tests; on CUDA the trainer's device
+generator, which each graph replay advances as an eager step would).
 
 The critic must score each sample independently (no BatchNorm in D): the input gradient of
 ``D(x̂).sum()`` is then exactly each sample's own ∇D(x̂ᵢ), as the penalty requires.

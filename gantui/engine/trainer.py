@@ -1,13 +1,13 @@
 """The GAN trainer: Algorithm 1 of Goodfellow et al. (2014), steerable between iterations.
 
 One iteration is ``k`` D-steps, each on a fresh real minibatch and fresh noise, then one G-step.
-Everything a step measures stays on the device: it is added to two accumulators, and
-:meth:`Trainer.readout` turns them into Python floats once per logging window — one host-device
-synchronisation per window, never one per step.
+Everything a step measures stays on the device: it is added to two accumulators, and a read-out
+closes the window (:mod:`gantui.engine.readout`): on CUDA without waiting for the GPU, elsewhere at
+once. Never one host-device synchronisation per step.
 
-On CUDA the device work of a whole iteration is captured in one CUDA graph and replayed
-(:mod:`gantui.engine.graphs`); everywhere else, and whenever capture is not possible, it runs eagerly.
-Host-side counters advance the same way in both modes.
+On CUDA each player's step is captured in a CUDA graph and replayed (:mod:`gantui.engine.graphs`);
+everywhere else, and whenever capture is not possible, it runs eagerly. Host-side counters advance
+the same way in both modes.
 
 The trainer is plain synchronous code with no thread and no UI; :mod:`gantui.engine.runner` drives it.
 """
@@ -16,28 +16,35 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
+import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from gantui.config import Config
-from gantui.engine.graphs import (
-    CudaBackend,
-    IterationGraph,
-    graph_blocker,
-    keep_implementation_flags,
-    make_optimizer,
-)
+from gantui.engine.compiling import compiled_players
+from gantui.engine.device import bind_training_thread, wants_channels_last
+from gantui.engine.graphs import CudaBackend, IterationGraph, Key, graph_blocker
 from gantui.engine.losses import Loss, configure
 from gantui.engine.models import build_models
+from gantui.engine.optim import (
+    attach_lr,
+    group_key,
+    keep_implementation_flags,
+    keep_live_lr,
+    lr_tensor,
+    make_optimizer,
+    set_lr,
+)
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
 from gantui.engine.quality.ema import EMA
+from gantui.engine.readout import D_SLOTS, G_SLOTS, Layout, Readouts, Window, heldout
 from gantui.engine.rng import frozen_buffers, isolated_rng
 
-# Per-D-step slots of the device accumulator, and per-G-step slots.
-D_SLOTS = ("d_real", "d_fake", "v_real", "v_fake", "loss_d", "gp", "grad_norm_d")
-G_SLOTS = ("loss_g", "grad_norm_g")
+__all__ = ["D_SLOTS", "EVAL_BATCH", "G_SLOTS", "Knobs", "Trainer"]
+
 EVAL_BATCH = 512  # held-out batch for the divergence read-out, at most (see Trainer.eval_batch)
 EVAL_BATCHES = 4  # ... and at most this many training batches: the read-out's cost follows the model's
 
@@ -52,11 +59,6 @@ class Knobs:
     lr_g: float
     frozen_d: bool = False
     frozen_g: bool = False
-
-
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for group in opt.param_groups:
-        group["lr"] = lr
 
 
 class Trainer:
@@ -75,23 +77,31 @@ class Trainer:
         self.G, self.D = build_models(cfg.model, data_shape=tuple(sampler.shape))
         self.G.to(device)
         self.D.to(device)
-        if device.type == "cuda" and cfg.model.name == "dcgan":  # NHWC suits cuDNN's tensor-core kernels
+        if wants_channels_last(cfg.model.name, device):
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
+            if hasattr(sampler, "use_channels_last"):  # a no-op when build_sampler stored it so
+                sampler.use_channels_last()
         # The moving average of G's weights that StyleGAN and BigGAN evaluate (train.g_ema > 0): updated
         # after every G-step by one fused lerp, outside any captured graph.
         self.ema: EMA | None = EMA(self.G, cfg.train.g_ema) if cfg.train.g_ema > 0 else None
         # bf16 autocast on CUDA only; D's outputs, losses and metrics stay float32.
         self.amp = cfg.train.amp == "bf16" and device.type == "cuda"
-        blocked = graph_blocker(enabled=cfg.train.cuda_graph, device=device, sampler=sampler)
+        self.compile_mode: str = getattr(cfg.train, "compile", "off")
+        self._g_net, self._d_net, self._step_begin = compiled_players(
+            self.G, self.D, mode=self.compile_mode, device=device)
+        blocked = graph_blocker(enabled=cfg.train.cuda_graph, device=device, sampler=sampler,
+                                compile_mode=self.compile_mode)
         self._capturable = blocked is None
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
         self.knobs = Knobs(k=cfg.train.k, loss=cfg.loss.name, lr_d=cfg.train.lr_d, lr_g=cfg.train.lr_g,
                            frozen_d=cfg.train.freeze_d, frozen_g=cfg.train.freeze_g)
         self.loss: Loss = self._configure_loss(cfg.loss.name)
-        self.opt_d = self._optimizer(self.d_params, cfg.train.lr_d)
-        self.opt_g = self._optimizer(self.g_params, cfg.train.lr_g)
+        # The learning rates the optimisers read on the device (see gantui.engine.optim).
+        self.lr_tensors = {"d": lr_tensor(cfg.train.lr_d, device), "g": lr_tensor(cfg.train.lr_g, device)}
+        self.opt_d = self._optimizer(self.d_params, "d")
+        self.opt_g = self._optimizer(self.g_params, "g")
         # The noise stream of training; sample grids always use the same fixed batch.
         self.noise = torch.Generator(device=device)
         self.noise.manual_seed(cfg.train.seed + 1)
@@ -104,33 +114,65 @@ class Trainer:
         self._n_d = 0
         self._n_g = 0
         self._zero = torch.zeros((), device=device)
+        self._readouts = Readouts(device)
+        self._thread: int | None = None  # the thread the training budget was given to
         self.graph = IterationGraph(
-            generators=self.random_streams if blocked is None else [], blocked=blocked,
-            backend=CudaBackend(device) if blocked is None else None,
-            optimizers=lambda: (self.opt_d, self.opt_g))
+            blocked=blocked, backend=CudaBackend(device) if blocked is None else None,
+            optimizers=lambda: (self.opt_d, self.opt_g),
+            release_d=lambda: self._release_grads(self.d_params),
+            release_g=lambda: self._release_grads(self.g_params))
 
     # ----------------------------------------------------------------------------------- set-up
     def _configure_loss(self, name: str) -> Loss:
         return configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
 
-    def _optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    def _optimizer(self, params: list[nn.Parameter], player: str) -> torch.optim.Optimizer:
         t = self.cfg.train
+        live, lr = self.lr_tensors[player], self._lr(player)
         opt = make_optimizer(t.optimizer, params, lr=lr, betas=(t.beta1, t.beta2), device=self.device,
                              capturable=self._capturable)
-        # A loaded state replaces the optimiser's state tensors, which a captured graph still points at.
+        live.fill_(lr)
+        attach_lr(opt, live)
+        # A loaded state replaces the optimiser's state tensors, which a captured graph still points at,
+        # and its parameter groups, whose lr must stay the live tensor.
         opt.register_load_state_dict_pre_hook(keep_implementation_flags)
+        opt.register_load_state_dict_post_hook(lambda o: keep_live_lr(o, live))
         opt.register_load_state_dict_post_hook(lambda _opt: self.invalidate_graph())
         return opt
+
+    def _lr(self, player: str) -> float:
+        return self.knobs.lr_d if player == "d" else self.knobs.lr_g
+
+    @staticmethod
+    def _release_grads(params: list[nn.Parameter]) -> None:
+        for p in params:
+            p.grad = None
 
     # ---------------------------------------------------------------------------- CUDA graph
     @property
     def graph_status(self) -> str:
-        """One line for the log: whether iterations are CUDA-graph replays, and why not."""
+        """One line for the log: whether steps are CUDA-graph replays, and why not."""
         return self.graph.status
 
     def invalidate_graph(self) -> None:
-        """Re-capture before the next replay (call after replacing any tensor the iteration uses)."""
+        """Re-capture before the next replay (call after replacing any tensor a step uses)."""
         self.graph.invalidate()
+
+    def _d_key(self) -> Key:
+        """Everything the D-step's Python reads once and a capture bakes in (see graphs.py)."""
+        values, tensors = group_key(self.opt_d)
+        penalty, clip = self.loss.penalty, self.loss.clip_weights
+        return ((self.batch_size, self.amp, penalty, self.gp_weight if penalty else None,
+                 self.clip if clip else None, values),
+                (self.loss, self.G, self.D, self.sampler, getattr(self.sampler, "data", None), self.opt_d,
+                 self.opt_d.state, self._acc_d, self._zero, self.noise, *tensors))
+
+    def _g_key(self) -> Key:
+        values, tensors = group_key(self.opt_g)
+        real = self.loss.needs_real_in_g
+        return ((self.batch_size, self.amp, real, values),
+                (self.loss, self.G, self.D, self.sampler if real else None, self.opt_g, self.opt_g.state,
+                 self._acc_g, self.noise, *tensors))
 
     def _mixed(self) -> contextlib.AbstractContextManager:
         # No autocast weight cache: cached casts and graph replays do not mix (pytorch#84289).
@@ -139,6 +181,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D for the gradient penalties: the plain module (they differentiate it twice)."""
         with self._mixed():
             return self.D(x).float()
 
@@ -153,18 +196,20 @@ class Trainer:
         self.loss = self._configure_loss(name)
         self.knobs.loss = name
         if reset_optimizers:
-            self.opt_d = self._optimizer(self.d_params, self.knobs.lr_d)
-            self.opt_g = self._optimizer(self.g_params, self.knobs.lr_g)
+            self.opt_d = self._optimizer(self.d_params, "d")
+            self.opt_g = self._optimizer(self.g_params, "g")
 
     def set_lr(self, player: str, lr: float) -> None:
+        """A new learning rate from the next step on: a ``fill_`` of the live tensor where the optimiser
+        reads one (no re-capture), else a new Python float (that player's step is re-captured)."""
         if not (math.isfinite(lr) and 0.0 <= lr <= 10.0):
             raise ValueError(f"learning rate {lr!r}: expected a number from 0 to 10")
         if player == "d":
             self.knobs.lr_d = lr
-            _set_lr(self.opt_d, lr)
+            set_lr(self.opt_d, lr)
         else:
             self.knobs.lr_g = lr
-            _set_lr(self.opt_g, lr)
+            set_lr(self.opt_g, lr)
 
     def freeze(self, player: str, frozen: bool) -> None:
         if player == "d":
@@ -176,15 +221,27 @@ class Trainer:
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device, generator=self.noise)
 
+    def _on_training_thread(self) -> None:
+        """Once per thread that trains: its intra-op budget (see device.configure_threads), and on
+        CUDA its current device (torch.cuda.graph synchronises and empties the cache of that one)."""
+        ident = threading.get_ident()
+        if ident != self._thread:
+            self._thread = ident
+            bind_training_thread()
+            if self.device.type == "cuda" and self.device.index is not None:
+                torch.cuda.set_device(self.device)
+
     def d_step(self) -> None:
         """One discriminator update on a fresh real minibatch and fresh noise."""
-        self._d_update()
+        self._on_training_thread()
+        self.graph.d.run(self._d_update, self._d_key)
         self._n_d += 1
         self.d_steps += 1
 
     def g_step(self) -> None:
         """One generator update. Only G's gradients are computed: D's weights get none."""
-        self._g_update()
+        self._on_training_thread()
+        self.graph.g.run(self._g_update, self._g_key)
         self._n_g += 1
         self.g_steps += 1
         if self.ema is not None:
@@ -192,12 +249,13 @@ class Trainer:
 
     def _d_update(self) -> None:
         """A D-step's device work, with no host-side bookkeeping (so a graph can capture it)."""
+        self._step_begin()
         real = self.sampler.sample(self.batch_size)
         with self._mixed():
             with torch.no_grad():
-                fake = self.G(self._noise(self.batch_size))
-            v_real = self.D(real).float()
-            v_fake = self.D(fake).float()
+                fake = self._g_net(self._noise(self.batch_size))
+            v_real = self._d_net(real).float()
+            v_fake = self._d_net(fake).float()
         loss_d = self.loss.d_loss(v_real, v_fake)
         total, gp = loss_d, self._zero
         if self.loss.penalty == "wgan-gp":
@@ -208,57 +266,57 @@ class Trainer:
             total = loss_d + self.gp_weight * gp
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
-        grad_norm = torch.linalg.vector_norm(
-            torch.stack(torch._foreach_norm([p.grad for p in self.d_params if p.grad is not None])))
+        with torch.no_grad():
+            grad_norm = torch.linalg.vector_norm(
+                torch.stack(torch._foreach_norm([p.grad for p in self.d_params if p.grad is not None])))
         self.opt_d.step()
         if self.loss.clip_weights:
             with torch.no_grad():
                 torch._foreach_clamp_min_(self.d_params, -self.clip)
                 torch._foreach_clamp_max_(self.d_params, self.clip)
-        with torch.no_grad():
-            self._acc_d.add_(torch.stack([
-                torch.sigmoid(v_real).mean(), torch.sigmoid(v_fake).mean(), v_real.mean(), v_fake.mean(),
-                loss_d, gp, grad_norm,
-            ]).detach())
+        with torch.no_grad():  # one stack for both batches: [σ(v_r), σ(v_f), v_r, v_f] means in 4 kernels
+            v = torch.stack([v_real, v_fake])
+            means = torch.cat([v.sigmoid(), v]).mean(dim=1)
+            self._acc_d.add_(torch.cat([means, torch.stack([loss_d, gp, grad_norm])]))
 
     def _g_update(self) -> None:
         """A G-step's device work, with no host-side bookkeeping."""
+        self._step_begin()
         with self._mixed():
-            v_fake = self.D(self.G(self._noise(self.batch_size))).float()
+            v_fake = self._d_net(self._g_net(self._noise(self.batch_size))).float()
             v_real = None
             if self.loss.needs_real_in_g:
                 with torch.no_grad():
-                    v_real = self.D(self.sampler.sample(self.batch_size)).float()
+                    v_real = self._d_net(self.sampler.sample(self.batch_size)).float()
         loss_g = self.loss.g_loss(v_fake, v_real)
-        grads = torch.autograd.grad(loss_g, self.g_params)
-        for p, g in zip(self.g_params, grads, strict=True):
-            p.grad = g
+        # backward(inputs=...): G's gradients only, laid out like G's parameters (channels-last
+        # included), as AccumulateGrad guarantees and CUDA's fused Adam checks.
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=self.g_params)
+        with torch.no_grad():
+            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
+                [p.grad for p in self.g_params if p.grad is not None])))
         self.opt_g.step()
         with torch.no_grad():
-            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
-            self._acc_g.add_(torch.stack([loss_g.detach(), grad_norm]))
-
-    def _device_iteration(self) -> None:
-        """What one iteration does on the device: the body a CUDA graph captures."""
-        if not self.knobs.frozen_d:
-            for _ in range(self.knobs.k):
-                self._d_update()
-        if not self.knobs.frozen_g:
-            self._g_update()
+            self._acc_g.add_(torch.stack([loss_g, grad_norm]))
 
     def iteration(self) -> None:
         """Algorithm 1: k D-steps, then one G-step (a frozen player's steps are skipped).
 
         The counters advance on the host after the device work, identically whether that work ran
-        eagerly or as a graph replay.
+        eagerly or as graph replays.
         """
+        self._on_training_thread()
         k = self.knobs
         n_d = 0 if k.frozen_d else k.k
+        if n_d:
+            run = self.graph.d.run
+            key = self._d_key() if self.graph.enabled else None  # once per iteration, not per step
+            for _ in range(n_d):
+                run(self._d_update, lambda: key)
+        if not k.frozen_g:
+            self.graph.g.run(self._g_update, self._g_key)
         n_g = 0 if k.frozen_g else 1
-        if n_d or n_g:
-            self.graph.run(self._device_iteration,
-                           settings=(k.k, k.loss, k.lr_d, k.lr_g, k.frozen_d, k.frozen_g),
-                           live=(self.loss, self.opt_d, self.opt_d.state, self.opt_g, self.opt_g.state))
         self._n_d += n_d
         self.d_steps += n_d
         self._n_g += n_g
@@ -278,45 +336,39 @@ class Trainer:
         """(D-steps, G-steps) measured since the last read-out: which of the window's metrics exist."""
         return self._n_d, self._n_g
 
-    def readout(self) -> dict[str, float]:
-        """Means of everything measured since the last read-out, plus held-out divergence bounds.
+    def request_readout(self) -> None:
+        """Close the measurement window: means since the last read-out, plus held-out divergence bounds.
 
-        This is the one place the trainer synchronises with the device. ``finite`` is 0.0 when a
-        loss or any parameter is no longer finite.
+        Nothing here waits for the device; :meth:`ready_readouts` hands the window out once its values
+        are on the host (on the CPU at once). The window's ``finite`` is 0.0 when a loss or any
+        parameter was no longer finite at its end.
         """
-        extra_names, extra = self._heldout()
+        extra_names, extra = heldout(self)
         params_norm = torch.stack(torch._foreach_norm(self.g_params + self.d_params)).sum()
-        flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, params_norm])]).tolist()
-        n_d, n_g = self._n_d, self._n_g
+        flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, params_norm])])
+        layout = Layout(extra=tuple(extra_names), n_d=self._n_d, n_g=self._n_g,
+                        penalty=self.loss.penalty is not None, critic=self.loss.critic)
+        self._readouts.push(flat, layout, (self.step, self.d_steps, self.g_steps, time.monotonic()))
         self._acc_d.zero_()
         self._acc_g.zero_()
         self._n_d = self._n_g = 0
-        nan = float("nan")
-        out: dict[str, float] = {}
-        for i, name in enumerate(D_SLOTS):
-            out[name] = flat[i] / n_d if n_d else nan
-        for i, name in enumerate(G_SLOTS):
-            out[name] = flat[len(D_SLOTS) + i] / n_g if n_g else nan
-        offset = len(D_SLOTS) + len(G_SLOTS)
-        for i, name in enumerate(extra_names):
-            out[name] = flat[offset + i]
-        if self.loss.penalty is None:
-            out["gp"] = nan
-        if not self.loss.critic:
-            out["v_real"] = out["v_fake"] = nan
-        # Sums of zero steps are 0.0, so a non-finite entry here means a step produced one.
-        out["finite"] = 1.0 if all(math.isfinite(v) for v in flat[:offset] + flat[-1:]) else 0.0
-        return out
 
-    def _heldout(self) -> tuple[list[str], list[torch.Tensor]]:
-        """The loss's divergence read-out on a batch the optimiser never saw."""
-        with (torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G),
-              isolated_rng(self.random_streams)):
-            real = self.sampler.sample(self.eval_batch)
-            fake = self.G(self._noise(self.eval_batch))
-            values = self.loss.readout(self.D(real), self.D(fake))
-        names = sorted(values)
-        return names, [values[n].float() for n in names]
+    def ready_readouts(self, *, wait: bool = False) -> list[Window]:
+        """The closed windows whose values reached the host (with ``wait``: all of them), oldest first."""
+        return self._readouts.ready(wait=wait)
+
+    @property
+    def pending_readouts(self) -> int:
+        """Windows closed by :meth:`request_readout` and not yet handed out."""
+        return self._readouts.pending
+
+    def readout(self) -> dict[str, float]:
+        """Close the window and wait for its values: exact and synchronous (tests, single steps).
+
+        Windows closed earlier by :meth:`request_readout` stay queued for :meth:`ready_readouts`.
+        """
+        self.request_readout()
+        return self._readouts.newest().values
 
     @property
     def shown_generator(self) -> str:

@@ -86,8 +86,9 @@ class ToySampler:
 class DeviceTensorSampler:
     """The whole dataset as one float tensor on the device; a minibatch is a random gather.
 
-    ``generator`` is a device generator: a trainer that captures CUDA graphs must register it with
-    the graph (``CUDAGraph.register_generator_state``) so replays draw new indices.
+    ``generator`` is a device generator, so a captured CUDA graph draws new indices on every replay.
+    Images may be stored channels-last (:meth:`use_channels_last`): a gather keeps the layout, so a
+    channels-last D reads its real minibatch without a conversion per step.
     """
 
     is_toy = False
@@ -102,6 +103,11 @@ class DeviceTensorSampler:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def use_channels_last(self) -> None:
+        """Store the images channels-last (NHWC in memory), once; a no-op for flat data."""
+        if self.data.dim() == 4 and not self.data.is_contiguous(memory_format=torch.channels_last):
+            self.data = self.data.contiguous(memory_format=torch.channels_last)
 
     def sample(self, batch_size: int) -> Tensor:
         index = torch.randint(len(self.data), (batch_size,), device=self.device, generator=self.generator)
@@ -192,9 +198,14 @@ def _fits_on_device(nbytes: int, device: torch.device) -> bool:
     return nbytes < ON_DEVICE_FRACTION * free
 
 
-def move_to_device(source: ImageSource, device: torch.device, *, workers: int = 0) -> Tensor:
-    """The whole set as float32 (N, *shape) in [−1, 1] on ``device``, converted in bounded chunks."""
-    out = torch.empty((len(source), *source.shape), device=device)
+def move_to_device(source: ImageSource, device: torch.device, *, workers: int = 0,
+                   channels_last: bool = False) -> Tensor:
+    """The whole set as float32 (N, *shape) in [−1, 1] on ``device``, converted in bounded chunks.
+
+    ``channels_last`` allocates it NHWC from the start (no second copy of the set to convert it).
+    """
+    layout = torch.channels_last if channels_last and len(source.shape) == 3 else torch.contiguous_format
+    out = torch.empty((len(source), *source.shape), device=device, memory_format=layout)
     chunk = max(1, _BYTES_PER_CHUNK // (int(np.prod(source.shape)) * 4))
     if source.pixels is not None:
         for start in range(0, len(source), chunk):
@@ -211,9 +222,10 @@ def move_to_device(source: ImageSource, device: torch.device, *, workers: int = 
     return out
 
 
-def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
+def build_sampler(data_cfg: Any, *, device: torch.device, seed: int, channels_last: bool = False) -> Sampler:
     """The sampler for the ``[data]`` section: toy, whole set on the device, or streamed.
 
+    ``channels_last`` stores an on-device image set NHWC (see ``device.wants_channels_last``).
     Raises :class:`~gantui.engine.data.images.DataError` (one line) when the data cannot be had.
     """
     device = torch.device(device)
@@ -229,7 +241,10 @@ def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
         if data_cfg.on_device != "no" and (data_cfg.on_device == "yes" or _fits_on_device(nbytes, device)):
             check_fits(nbytes, device, what, advice)
             data = fake_images(data_cfg.fake_size, shape, seed=seed + FAKE_SEED_OFFSET, device=device)
-            return DeviceTensorSampler(data, name="fake", seed=seed)
+            sampler = DeviceTensorSampler(data, name="fake", seed=seed)
+            if channels_last:
+                sampler.use_channels_last()
+            return sampler
         check_fits(nbytes, torch.device("cpu"), what, advice)  # made as floats on the host first
     source = load_image_source(data_cfg, seed=seed + FAKE_SEED_OFFSET)
     on_device = data_cfg.on_device == "yes" or (
@@ -237,6 +252,6 @@ def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
     if on_device:
         check_fits(source.nbytes_on_device(), device, f"{data_cfg.name} on {device.type} as float32",
                    "set data.on_device = no to stream it, or lower data.image_size")
-        data = move_to_device(source, device, workers=data_cfg.workers)
+        data = move_to_device(source, device, workers=data_cfg.workers, channels_last=channels_last)
         return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels)
     return StreamingSampler(source, device=device, seed=seed, workers=data_cfg.workers)
