@@ -103,11 +103,13 @@ def test_a_user_session_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     terminal.keys("l")
     terminal.wait_for(lambda s: "minimax" in s and "maxlikelihood" in s, "the loss picker")
     terminal.keys("Up", "Enter")  # from the current (nonsaturating) up to minimax
-    terminal.wait_for(lambda s: re.search(r"loss\s+minimax", s), "the minimax loss reported")
+    terminal.wait_for(lambda s: re.search(r"loss[ \t]+minimax", s) and "enter: switch" not in s,
+                      "the minimax loss reported, the picker closed")
     terminal.keys("l")
     terminal.wait_for(lambda s: "maxlikelihood" in s, "the loss picker again")
     terminal.keys("Down", "Enter")
-    terminal.wait_for(lambda s: re.search(r"loss\s+nonsaturating", s), "back to non-saturating")
+    terminal.wait_for(lambda s: re.search(r"loss[ \t]+nonsaturating", s) and "enter: switch" not in s,
+                      "back to non-saturating, the picker closed")
 
     terminal.keys("space")
     terminal.wait_for(lambda s: "running" in s.splitlines()[0], "running again")
