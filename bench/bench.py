@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import statistics
@@ -41,7 +40,6 @@ import torch
 import torch.nn.functional as F
 
 from gantui.engine.data import build_sampler
-from gantui.engine.device import configure_threads
 from gantui.engine.models import build_models
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
@@ -76,22 +74,15 @@ QUIET = ("log.probe_every=0", "log.png_every=0", "log.checkpoint_every=0")
 
 
 def config(case: Case, k: int, device: str, threads: int, *, quiet: bool = False, compile_mode: str = "off"):
-    cfg = load_config("ring8", [*case.overrides, *(QUIET if quiet else ()), "loss.name=nonsaturating",
-                                f"train.k={k}", f"train.device={device}", f"train.threads={threads}",
-                                f"train.batch_size={case.batch_on(device)}"])
-    if compile_mode != "off":
-        cfg.train._values["compile"] = compile_mode  # until config.py has train.compile
-    return cfg
+    return load_config("ring8", [*case.overrides, *(QUIET if quiet else ()), "loss.name=nonsaturating",
+                                 f"train.k={k}", f"train.device={device}", f"train.threads={threads}",
+                                 f"train.batch_size={case.batch_on(device)}",
+                                 f"train.compile={compile_mode}"])
 
 
 def session_for(cfg, run_dir: Path | None, *, headless: bool) -> Session:
     """The run as the CLI builds it, with a run folder when ``run_dir`` is given."""
-    if "headless" in inspect.signature(Session.create).parameters:
-        return Session.create(cfg, run_dir=run_dir, write=run_dir is not None, headless=headless)
-    session = Session.create(cfg, run_dir=run_dir, write=run_dir is not None)
-    if headless:  # what `gantui --headless` does once Session.create takes headless=True
-        configure_threads(cfg.train.threads, convolutional=cfg.model.name == "dcgan", headless=True)
-    return session
+    return Session.create(cfg, run_dir=run_dir, write=run_dir is not None, headless=headless)
 
 
 def plain_loop(cfg, seconds: float) -> float:

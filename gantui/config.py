@@ -128,6 +128,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "freeze_g": Field(False, "start with G frozen (its steps skipped; the G key toggles it)"),
         "cuda_graph": Field(True, "capture each iteration in a CUDA graph when possible"),
         "amp": Field("off", "autocast on CUDA", choices=("off", "bf16")),
+        "compile": Field("off", "torch.compile the players' passes on CUDA instead of CUDA graphs",
+                         choices=("off", "reduce-overhead", "max-autotune")),
         "g_ema": Field(0.0, "EMA decay of G's weights, evaluated and shown when > 0 (0.999 as StyleGAN "
                             "and BigGAN)", min=0.0, max=1.0, max_exclusive=True),
     },

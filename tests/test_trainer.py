@@ -223,17 +223,15 @@ def test_compile_is_off_by_default_and_refused_in_one_line_where_it_cannot_work(
     from gantui.engine.device import DeviceError
 
     assert make_trainer().compile_mode == "off"
-    cfg = smoke_config()
+    cfg = smoke_config("train.compile=max-autotune")
     device = torch.device("cpu")
     sampler = build_sampler(cfg.data, device=device, seed=0)
-    cfg.train._values["compile"] = "max-autotune"  # until config.py has the field
     with pytest.raises(DeviceError) as err:
         Trainer(cfg, sampler=sampler, device=device)
     assert str(err.value) == ("train.compile = 'max-autotune' needs a CUDA device (this run trains on cpu); "
                               "use train.compile = off")
-    cfg.train._values["compile"] = "fast"
     with pytest.raises(ConfigError, match=r"train\.compile = 'fast': expected one of off, reduce-overhead"):
-        Trainer(cfg, sampler=sampler, device=device)
+        smoke_config("train.compile=fast")
 
 
 def test_learning_rates_are_device_tensors_only_where_graphs_can_run(monkeypatch) -> None:

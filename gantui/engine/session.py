@@ -26,7 +26,13 @@ import torch
 from gantui.config import Config, ConfigError, merge_overrides, override_origins, parse_override, resolve
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.data import build_sampler
-from gantui.engine.device import configure_threads, enable_fast_math, memory_summary, resolve_device
+from gantui.engine.device import (
+    configure_threads,
+    enable_fast_math,
+    memory_summary,
+    resolve_device,
+    wants_channels_last,
+)
 from gantui.engine.quality.setup import space_names
 from gantui.engine.runfolder import Mode, RunFolder, default_run_dir
 from gantui.engine.runlock import check_free
@@ -149,19 +155,21 @@ class Session:
 
     @classmethod
     def create(cls, config: Config, *, run_dir: Path | None = None, write: bool = True,
-               resume: Resumed | None = None, mode: Mode = "new") -> Session:
+               resume: Resumed | None = None, mode: Mode = "new", headless: bool = False) -> Session:
         """Build the trainer; with ``resume`` (see :func:`open_checkpoint`) continue that run.
 
         ``mode``: a new run refuses a run folder that already holds one unless "overwrite".
+        ``headless``: no dashboard shares the interpreter, so an MLP may train on every core.
         """
         if resume is not None:
             run_dir = run_dir or resume.run_dir
         device = resolve_device(config.train.device)
-        configure_threads(config.train.threads, convolutional=config.model.name == "dcgan")
+        configure_threads(config.train.threads, convolutional=config.model.name == "dcgan", headless=headless)
         enable_fast_math(device)
         torch.manual_seed(config.train.seed)
         try:
-            sampler = build_sampler(config.data, device=device, seed=config.train.seed)
+            sampler = build_sampler(config.data, device=device, seed=config.train.seed,
+                                    channels_last=wants_channels_last(config.model.name, device))
             trainer = Trainer(config, sampler=sampler, device=device)
         except (MemoryError, torch.OutOfMemoryError) as exc:
             raise SessionError(_no_memory(config, exc)) from None
