@@ -224,10 +224,12 @@ def test_rollback_leaves_only_the_branch_being_trained(tmp_path: Path) -> None:
         saved = events.wait_for(lambda e: getattr(e, "kind", "") == "checkpoint")
         events.wait_for(lambda e: isinstance(e, MetricsBatch) and e.column("step").max() >= saved.step + 50)
         runner.send(Pause())
+        events.wait_for(lambda e: isinstance(e, StateChanged) and e.state.status == "paused")
         mark = len(events)
         runner.send(Rollback())
         reset = events.wait_for(lambda e: isinstance(e, HistoryReset), after=mark)
-        replayed = events.wait_for(lambda e: isinstance(e, MetricsBatch), after=mark)
+        at = events.items.index(reset)
+        replayed = events.wait_for(lambda e: isinstance(e, MetricsBatch), after=at)
         assert reset.step == saved.step and replayed.column("step").max() <= saved.step
         events.wait_for(
             lambda e: isinstance(e, StateChanged) and e.reason.startswith("rolled back"), after=mark

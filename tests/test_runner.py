@@ -144,12 +144,14 @@ def test_metrics_are_batched_not_sent_per_step(running) -> None:
 def test_toy_runs_report_true_jsd_modes_and_probe(running) -> None:
     _runner, events = running
     # smoke: toy_metrics_every = 25 and probe_every = 50 iterations.
-    batch = events.wait_for(lambda e: isinstance(e, MetricsBatch) and
-                            np.isfinite(e.column("jsd_probe")).any(), timeout=60)
-    rows = [r for r in batch.rows() if "jsd_probe" in r]
-    row = rows[-1]
-    assert 0.0 <= row["jsd_true"] <= math.log(2) and 0 <= row["modes"] <= 8 and 0.0 <= row["hq"] <= 1.0
-    assert 0.0 <= row["jsd_probe"] <= math.log(2)
+    events.wait_for(lambda e: isinstance(e, MetricsBatch) and np.isfinite(e.column("jsd_probe")).any(),
+                    timeout=60)
+    rows = [r for b in events.of(MetricsBatch) for r in b.rows()]
+    toy = next(r for r in rows if "jsd_true" in r)
+    assert 0.0 <= toy["jsd_true"] <= math.log(2) and 0 <= toy["modes"] <= 8 and 0.0 <= toy["hq"] <= 1.0
+    probe = next(r for r in rows if "jsd_probe" in r)
+    assert 0.0 <= probe["jsd_probe"] <= math.log(2) and probe["probe_at"] <= probe["step"]
+    assert probe["probe_steps"] > 0 and probe["probe_converged"] in (0, 1)
     samples = events.wait_for(lambda e: isinstance(e, ToySamples))
     assert samples.d_surface.shape == (64, 64) and samples.modes.shape == (8, 2)
     assert samples.d_surface.min() >= 0.0 and samples.d_surface.max() <= 1.0

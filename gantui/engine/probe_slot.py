@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from gantui.engine.cadence import Cadence
 from gantui.engine.probe import ProbeJob, probe_job
 from gantui.text import printable
 
@@ -20,6 +21,7 @@ __all__ = ["JOB_SHARE", "JOB_SLICE_S", "ProbeSlot"]
 
 JOB_SLICE_S = 0.05  # a probe runs this long, then gives the loop back
 JOB_SHARE = {False: 0.25, True: 0.5}  # of the loop's time while training: periodic / requested probes
+PROBE_BUDGET = 0.1  # periodic probes take at most this share of the run's time, however fast it trains
 
 
 class ProbeSlot:
@@ -30,6 +32,9 @@ class ProbeSlot:
         self.job: ProbeJob | None = None
         self.requested = False
         self._due = 0.0
+        every = runner.cfg.log.probe_every if runner.observer.is_toy else 0
+        self.cadence = Cadence(every, budget=PROBE_BUDGET)
+        self.cadence.start_at(runner.trainer.step)
 
     @property
     def busy(self) -> bool:
@@ -41,6 +46,12 @@ class ProbeSlot:
             self.runner.note("info", f"a probe of step {self.job.at_step:,} is running: its result first")
             return
         self.start(requested=True)
+
+    def maybe_start(self) -> None:
+        """A periodic probe (2-D data: every log.probe_every iterations, within PROBE_BUDGET)."""
+        r = self.runner
+        if self.job is None and self.cadence.due(r.trainer.step, r.elapsed):
+            self.start(requested=False)
 
     def start(self, *, requested: bool) -> None:
         if self.job is not None:
@@ -76,6 +87,7 @@ class ProbeSlot:
         self.job = None
         result = job.result
         assert result is not None
+        self.cadence.finished(step=result.at_step, seconds=result.seconds)
         how = "converged" if result.converged else "not converged: its step cap or time budget ended it"
         r.intervention("probe", f"jsd_probe = {result.jsd:.4f} nats for G at step {result.at_step:,} "
                                 f"({result.steps:,} probe steps, {how}, {result.seconds:.1f} s)",

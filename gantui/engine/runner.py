@@ -25,6 +25,7 @@ import torch
 
 from gantui.config import Config
 from gantui.engine import checkpoint as ckpt
+from gantui.engine.cadence import Cadence
 from gantui.engine.good_state import GoodState
 from gantui.engine.health import nonfinite_summary
 from gantui.engine.host import HostProbe
@@ -57,6 +58,8 @@ EMIT_INTERVAL = 0.25  # seconds between metric batches sent to the sink
 STOP_POLL = 0.1  # how often a paused runner wakes to check for a stop
 SAMPLES_BUDGET = 0.05  # at most this share of training time goes to the display's sample grids
 HOST_EVERY_S = 2.0  # seconds between HostStats (the header's clock and machine line)
+TOY_METRICS_BUDGET = 0.05  # of the run's time, at most, for jsd_true / modes on 2-D data
+MIN_WINDOW_S = 0.05  # on CUDA, a read-out window lasts at least this long (else it is merged on)
 
 
 class Runner:
@@ -93,10 +96,15 @@ class Runner:
         self.quality = QualitySlot(self)
         self._graph_status = ""
         step = self.trainer.step
-        self._next = {"toy": _after(step, self.cfg.log.toy_metrics_every),
-                      "probe": _after(step, self.cfg.log.probe_every),
-                      "png": _after(step, self.cfg.log.png_every),
+        # Files come every N iterations, as the user set; the toy metrics (and probes, in their slot) also
+        # keep within a share of the time, so that their cost does not grow with the training speed.
+        self._next = {"png": _after(step, self.cfg.log.png_every),
                       "checkpoint": _after(step, self.cfg.log.checkpoint_every)}
+        self.toy_cadence = Cadence(self.cfg.log.toy_metrics_every if self.observer.is_toy else 0,
+                                   budget=TOY_METRICS_BUDGET)
+        self.toy_cadence.start_at(step)
+        self._windows: dict[int, tuple[dict[str, float], int, int]] = {}  # closed, not yet read out
+        self._window_closed = 0.0  # monotonic time the last window closed
         self.exit_reason = ""
 
     # ------------------------------------------------------------------------- public API
@@ -154,8 +162,10 @@ class Runner:
     def _advance(self) -> None:
         t, log = self.trainer, self.cfg.log
         t.iteration()
-        if t.step % log.every == 0 and not self.readout():
-            return  # the read-out found a blow-up and restored a good state
+        if t.step % log.every == 0 and self._window_may_close() and not self.readout(wait=False):
+            return  # a read-out found a blow-up and restored a good state
+        if t.pending_readouts and not self.take_windows(wait=False):
+            return
         if self.folder and log.checkpoint_every and t.step >= self._next["checkpoint"]:
             self._next["checkpoint"] = _after(t.step, log.checkpoint_every)
             self.keeper.checkpoint("periodic")
@@ -194,41 +204,66 @@ class Runner:
             self.fail(f"{type(exc).__name__}: {printable(exc)}", traceback.format_exc())
 
     # ---------------------------------------------------------------------------- metrics
-    def readout(self, *, measure_rate: bool = True) -> bool:
-        """Read out the window; False if it found a non-finite value (the good state is then restored)."""
+    def _window_may_close(self) -> bool:
+        """On CUDA (read-outs arrive later) a window lasts at least MIN_WINDOW_S: at graph speed, log.every
+        iterations are milliseconds. Elsewhere every log.every iterations, as configured."""
+        if self.trainer.device.type != "cuda":
+            return True
+        now = time.monotonic()
+        if now - self._window_closed < MIN_WINDOW_S:
+            return False
+        self._window_closed = now
+        return True
+
+    def readout(self, *, measure_rate: bool = True, wait: bool = True) -> bool:
+        """Close the measurement window and take every window read out so far (with ``wait``: all).
+
+        False if one was not finite: the last good state is then restored and the run has failed.
+        The toy metrics due now are measured here, on the state the window closes on.
+        """
         t = self.trainer
         n_d, n_g = t.window_steps
-        row = t.readout()
-        finite = row.pop("finite") != 0.0
-        blew_up = self._what_blew_up(row, finite, n_d, n_g)
-        if blew_up is not None:
+        extra: dict[str, float] = {}
+        if self.toy_cadence.due(t.step, self.elapsed):
+            start = time.monotonic()
+            extra = self.observer.toy_metrics()
+            self.toy_cadence.finished(step=t.step, seconds=time.monotonic() - start)
+        self.good.stage(t)
+        t.request_readout()
+        self._windows[t.step] = (extra, n_d, n_g)
+        return self.take_windows(wait=wait, measure_rate=measure_rate)
+
+    def take_windows(self, *, wait: bool, measure_rate: bool = True) -> bool:
+        """Take the windows whose values reached the host, oldest first; False at a non-finite one."""
+        for window in self.trainer.ready_readouts(wait=wait):
+            extra, n_d, n_g = self._windows.pop(window.step, ({}, 1, 1))
+            if not self._take(window, extra, n_d, n_g, measure_rate=measure_rate):
+                return False
+        return True
+
+    def _take(self, window, extra: dict[str, float], n_d: int, n_g: int, *, measure_rate: bool) -> bool:
+        row = dict(window.values)
+        if row.pop("finite") == 0.0:
+            blew_up = self._what_blew_up(row, n_d, n_g)
             good = self.good.step
-            self.fail(f"{blew_up} became non-finite (NaN or inf) between steps {good + 1:,} and {t.step:,}; "
-                      f"restored step {good:,}. Lower a learning rate or switch the loss, then resume, "
-                      "or roll back to the last checkpoint (u)")
+            self.fail(f"{blew_up} became non-finite (NaN or inf) between steps {good + 1:,} and "
+                      f"{window.step:,}; restored step {good:,}. Lower a learning rate or switch the loss, "
+                      "then resume, or roll back to the last checkpoint (u)")
             return False
-        self.good.remember(t)
-        now = time.monotonic()
+        self.good.commit(window.step)
         step0, t0 = self._rate_ref
-        if measure_rate and now > t0 and t.step > step0:
-            row["steps_per_sec"] = (t.step - step0) / (now - t0)
-        self._rate_ref = (t.step, now)
-        log = self.cfg.log
-        if self.observer.is_toy and t.step >= self._next["toy"]:
-            self._next["toy"] = _after(t.step, log.toy_metrics_every)
-            row.update(self.observer.toy_metrics())
-        if self.observer.is_toy and log.probe_every and t.step >= self._next["probe"]:
-            self._next["probe"] = _after(t.step, log.probe_every)
-            self.probe.start(requested=False)
-        self.queue_row(row)
+        if measure_rate and window.time > t0 and window.step > step0:
+            row["steps_per_sec"] = (window.step - step0) / (window.time - t0)
+        self._rate_ref = (window.step, window.time)
+        row.update(extra)
+        self.probe.maybe_start()
+        self.queue_row(row, step=window.step)
         self._report_graph_status()
         return True
 
-    def _what_blew_up(self, row: dict[str, float], finite: bool, n_d: int, n_g: int) -> str | None:
-        """Which measurement or tensor is NaN or inf, in the GAN's words; None when all is finite."""
+    def _what_blew_up(self, row: dict[str, float], n_d: int, n_g: int) -> str:
+        """Which measurement or tensor is NaN or inf, in the GAN's words."""
         tensor = nonfinite_summary(self.trainer.named_live_tensors())
-        if finite and tensor is None:
-            return None
         penalty = self.trainer.loss.penalty is not None
         players = ((("loss_d", "grad_norm_d", "gp"), n_d), (("loss_g", "grad_norm_g"), n_g))
         measured = [name for names, n in players if n for name in names
@@ -248,16 +283,19 @@ class Runner:
         if self.trainer.has_pending_readout:
             self.readout()
 
-    def queue_row(self, row: dict[str, Any]) -> None:
-        """Queue a metrics row; a second row at one step (a single D- or G-step while paused, a probe's
-        result) is merged into the first, so metrics.jsonl keeps one row per step."""
+    def queue_row(self, row: dict[str, Any], *, step: int | None = None) -> None:
+        """Queue a metrics row (at ``step``, by default the current one); a second row at one step (a
+        single D- or G-step while paused, a probe's result) is merged into the first, so metrics.jsonl
+        keeps one row per step. Windows are taken before any command applies, so k and the loss are
+        the ones the row was measured under."""
         t = self.trainer
-        row.update(step=t.step, t=self.elapsed, k=t.knobs.k, loss=t.knobs.loss)
+        step = t.step if step is None else step
+        row.update(step=step, t=self.elapsed, k=t.knobs.k, loss=t.knobs.loss)
         row = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
         last = self._last_row
-        if last is not None and last["step"] == t.step:
+        if last is not None and last["step"] == step:
             row = {**last, **row}
-            if self._pending and self._pending[-1]["step"] == t.step:
+            if self._pending and self._pending[-1]["step"] == step:
                 self._pending.pop()
         self._pending.append(row)
         self._last_row = row
@@ -310,6 +348,8 @@ class Runner:
             except queue.Empty:
                 return
             block = False
+            if self.trainer.pending_readouts:  # rows first, measured under the settings they had
+                self._guarded(lambda: self.take_windows(wait=True))
             self._guarded(lambda c=command: self._apply_checked(c))
             self._origin = ""
             if self.stop_request is not None:
@@ -332,6 +372,8 @@ class Runner:
         """Pause at the last good state and report; the run can be resumed or rolled back."""
         self.probe.cancel()
         self.quality.cancel()
+        self.trainer.ready_readouts(wait=True)  # the windows after the bad one are of the bad branch
+        self._windows.clear()
         self.good.restore(self.trainer)
         self._pending = [r for r in self._pending if r["step"] <= self.trainer.step]
         self._last_row = self._pending[-1] if self._pending else None
@@ -382,9 +424,11 @@ class Runner:
         self.recorder.discard_after(step)
         self.history = [e for e in self.history if e.get("step", 0) <= step]
         log = self.cfg.log
-        self._next = {key: _after(step, every) for key, every in (
-            ("toy", log.toy_metrics_every), ("probe", log.probe_every), ("png", log.png_every),
-            ("checkpoint", log.checkpoint_every))}
+        self.trainer.ready_readouts(wait=True)
+        self._windows.clear()
+        self._next = {"png": _after(step, log.png_every), "checkpoint": _after(step, log.checkpoint_every)}
+        self.toy_cadence.start_at(step)
+        self.probe.cadence.start_at(step)
 
     def _finish(self, save: bool, *, reason: str) -> None:
         self.probe.cancel()

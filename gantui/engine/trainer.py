@@ -340,12 +340,15 @@ class Trainer:
         """Close the measurement window: means since the last read-out, plus held-out divergence bounds.
 
         Nothing here waits for the device; :meth:`ready_readouts` hands the window out once its values
-        are on the host (on the CPU at once). The window's ``finite`` is 0.0 when a loss or any
-        parameter was no longer finite at its end.
+        are on the host (on the CPU at once). The window's ``finite`` is 0.0 when a loss or any tensor
+        of the state (parameters, buffers, optimiser state) was no longer finite at its end.
         """
         extra_names, extra = heldout(self)
-        params_norm = torch.stack(torch._foreach_norm(self.g_params + self.d_params)).sum()
-        flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, params_norm])])
+        # max |x| over every tensor of the state, optimisers' included: finite exactly when all of it is
+        # (Adam's exp_avg_sq can overflow while every weight is still finite), with no host sync here.
+        state = [x.detach() for x in self.live_tensors() if x.is_floating_point() and x.numel()]
+        state_max = torch.stack([n.float() for n in torch._foreach_norm(state, ord=math.inf)]).max()
+        flat = torch.cat([self._acc_d, self._acc_g, torch.stack([*extra, state_max])])
         layout = Layout(extra=tuple(extra_names), n_d=self._n_d, n_g=self._n_g,
                         penalty=self.loss.penalty is not None, critic=self.loss.critic)
         self._readouts.push(flat, layout, (self.step, self.d_steps, self.g_steps, time.monotonic()))

@@ -27,6 +27,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
+from gantui.engine.cadence import Cadence
 from gantui.engine.quality.classes import InceptionScoreAccumulator, class_coverage, class_histogram
 from gantui.engine.quality.frechet import MomentAccumulator, frechet_distance
 from gantui.engine.quality.kid import KID_SUBSET_SIZE, KID_SUBSETS, iter_kid
@@ -210,33 +211,4 @@ def _relay(steps: Generator[object, None, T], progress: Callable[[], EvalProgres
         yield progress()
 
 
-class EvalCadence:
-    """When the next periodic evaluation is due: ``every`` iterations apart, within ``budget`` of the time.
-
-    ``now`` is the run's own clock (seconds of training, pauses excluded). An evaluation is due once
-    ``every`` iterations have passed since the last one started, and only if, counting the last one's
-    cost again, all evaluations so far would stay within ``budget`` of the run's time: after an
-    evaluation that took c seconds, at 5 % the next waits until the run is c / 0.05 seconds older per
-    evaluation done. On-demand evaluations count too (call :meth:`finished` for them as well), so
-    asking for one never lets the periodic ones exceed the budget. One-off preparation (training the
-    classifier, the real statistics) is not counted: it is cached for every later run.
-    """
-
-    def __init__(self, every: int, *, budget: float = EVAL_BUDGET) -> None:
-        if every < 0 or not 0 < budget <= 1:
-            raise ValueError(f"every = {every}, budget = {budget}: expected every >= 0 and 0 < budget <= 1")
-        self.every, self.budget = every, budget
-        self.next_step = every
-        self.spent = 0.0  # seconds of evaluation so far
-        self.last = 0.0  # what the last evaluation cost: the estimate for the next
-
-    def due(self, step: int, now: float) -> bool:
-        """Whether a periodic evaluation should start now (never when ``every`` is 0)."""
-        return self.every > 0 and step >= self.next_step and self.spent + self.last <= self.budget * now
-
-    def finished(self, *, step: int, seconds: float) -> None:
-        """Record an evaluation started at ``step`` whose own work took ``seconds``."""
-        if self.every:
-            self.next_step = step + self.every
-        self.spent += seconds
-        self.last = seconds
+EvalCadence = Cadence  # the cadence of periodic evaluations (see gantui.engine.cadence)
