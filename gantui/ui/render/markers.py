@@ -58,7 +58,9 @@ class MarkerGroup(NamedTuple):
     def texts(self) -> tuple[str, str]:
         """(full label, short label): ``7 k 3`` / ``7``, or ``7–11 lr_d ×2 ×5`` / ``7–11``."""
         first, last = self.markers[0], self.markers[-1]
-        label = printable(first.label)[:LABEL_MAX]
+        label = printable(first.label)
+        if len(label) > LABEL_MAX:
+            label = label[: LABEL_MAX - 1] + "…"
         if len(self.markers) == 1:
             return f"{first.number} {label}", str(first.number)
         numbers = f"{first.number}–{last.number}"
