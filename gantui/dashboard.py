@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
-from gantui.presets import list_presets
+from gantui.presets import bundled_dir, list_presets
 from gantui.protocol import Stop
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ def build_app(session: Session, runner: Runner) -> GanApp:
         runner,
         losses={name: loss.description for name, loss in LOSSES.items()},
         presets=[p.name for p in list_presets()],
+        bundled_presets=sorted(path.stem for path in bundled_dir().glob("*.toml")),
         colors=cfg.ui.colors,
         refresh_hz=cfg.ui.refresh_hz,
         plot_budget=cfg.ui.plot_budget,
@@ -57,7 +58,7 @@ def run_dashboard(session: Session) -> str | None:
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        result = app.run(mouse=False)
+        result = app.run()  # mouse on: the wheel zooms a plot, a click selects a panel (keys do it all too)
     finally:
         runner.send(Stop(save=True))
         runner.join(JOIN_TIMEOUT_S)
