@@ -61,9 +61,9 @@ def test_markers_in_one_column_merge_with_their_numbers_and_count() -> None:
     # 0..1000 over 101 columns: one column is 10 steps; 500 and 504 share column 50.
     groups = group_markers([marker(1, 100), marker(2, 500), marker(3, 504, "lr_d ×2", "lr_d")], 0, 1000, 101)
     assert [(g.column, len(g.markers)) for g in groups] == [(10, 1), (50, 2)]
-    assert groups[0].texts() == ("1 k 3", "1") and groups[1].texts() == ("2–3 ×2", "2–3")
+    assert groups[0].texts() == ("1 k 3", "1") and groups[1].texts() == ("2–3 (2)", "2–3")
     same = group_markers([marker(4, 500), marker(5, 501)], 0, 1000, 101)
-    assert same[0].texts() == ("4–5 k 3 ×2", "4–5")
+    assert same[0].texts() == ("4–5 k 3 (2)", "4–5")
 
 
 def test_labels_never_overlap_and_move_left_or_down_or_shrink_when_short_of_room() -> None:

@@ -170,7 +170,7 @@ async def test_markers_are_labelled_and_numbered_like_their_log_lines(monkeypatc
         await press(pilot, app, "0")
         labels = [args[0] for args, _kw in calls.of("plot-game", "text")]
         assert "1 loss" in labels  # Intervention.label is empty here: the kind stands in
-        assert "2–4 lr_d ×3" in labels  # three markers in one column: one line, their numbers, a count
+        assert "2–4 lr_d (3)" in labels  # three markers in one column: one line, their numbers, a count
         assert [args[0] for args, _kw in calls.of("plot-game", "vline")] == [1000, 2000]
         log = "\n".join(line.text for line in app.event_log.lines)
         assert "#1 loss → hinge" in log and "#4 lr_d ×2 (2)" in log
@@ -201,7 +201,7 @@ async def test_the_plot_chooser_shows_any_metric_and_new_columns_get_a_plot():
 
 @run_async
 async def test_what_belongs_together_is_plotted_together():
-    """The JSD read-outs share a plot; Ŵ (a critic's estimate) appears on its own once reported."""
+    """The JSD read-outs share a plot; Ŵ (a critic's estimate) has its own while the view holds it."""
     app, controller = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await dashboard(pilot, app, controller, metrics_batch(0, 200, toy=False))
@@ -213,6 +213,8 @@ async def test_what_belongs_together_is_plotted_together():
         await pilot.pause()
         app.refresh_plots()
         assert [p.id for p in app.plots] == ["plot-game", "plot-losses", "plot-jsd", "plot-w"]
+        await press(pilot, app, "1", "home")  # steps 0-1000: no Ŵ there, so no empty plot for it
+        assert [p.id for p in app.plots] == ["plot-game", "plot-losses", "plot-jsd"]
 
 
 @run_async

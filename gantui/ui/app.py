@@ -270,6 +270,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         A marker, a view change, a loss switch or a resize is drawn at the next tick regardless: it
         answers the user.
         """
+        self.plot_area.window = self.view.range(self.history.step_range())
         if self.plot_area.sync(self.history):  # a plot appears (its metric arrived) or goes
             self._drawn = None
         inputs = self._plot_inputs()
@@ -281,6 +282,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
 
     def refresh_plots(self) -> None:
         """Redraw the plots (or the compact view) now if anything they show changed since the last draw."""
+        self.plot_area.window = self.view.range(self.history.step_range())
         self.plot_area.sync(self.history)
         drawn = self._plot_inputs()
         if drawn == self._drawn:

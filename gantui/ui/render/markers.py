@@ -3,7 +3,7 @@
 Each marker is a vertical line in its kind's colour with a short label (``7 k 3``, ``12 hinge``): the
 number is the one its event-log line starts with, so a line on the plot and a line in the log match at
 a glance. Markers in the same screen column merge into one line labelled with their numbers and count
-(``7–11 ×5``). Labels go in the canvas's top rows, left of their line when there is no room on its
+(``7–11 (5)``). Labels go in the canvas's top rows, left of their line when there is no room on its
 right, never over another label or the legend; a label with no room at all shrinks to its numbers, and
 failing that is left off (the line is still drawn).
 """
@@ -56,7 +56,7 @@ class MarkerGroup(NamedTuple):
         return "alert" if "alert" in kinds else self.markers[0].kind if len(kinds) == 1 else "other"
 
     def texts(self) -> tuple[str, str]:
-        """(full label, short label): ``7 k 3`` / ``7``, or ``7–11 lr_d ×2 ×5`` / ``7–11``."""
+        """(full label, short label): ``7 k 3`` / ``7``, or ``7–11 lr_d ×2 (5)`` / ``7–11``."""
         first, last = self.markers[0], self.markers[-1]
         label = printable(first.label)
         if len(label) > LABEL_MAX:
@@ -65,8 +65,8 @@ class MarkerGroup(NamedTuple):
             return f"{first.number} {label}", str(first.number)
         numbers = f"{first.number}–{last.number}"
         same = all(m.label == first.label for m in self.markers)
-        return (f"{numbers} {label} ×{len(self.markers)}" if same else f"{numbers} ×{len(self.markers)}",
-                numbers)
+        count = f"({len(self.markers)})"
+        return (f"{numbers} {label} {count}" if same else f"{numbers} {count}", numbers)
 
 
 class Placed(NamedTuple):
@@ -103,8 +103,8 @@ def place_labels(groups: Sequence[MarkerGroup], width: int, rows: int,
                  blocked: Sequence[tuple[int, int, int]] = ()) -> list[Placed]:
     """Place each group's label in one of the top ``rows`` rows of a ``width``-column canvas.
 
-    ``blocked`` lists (row, first column, last column) taken already (the legend). Newer markers are
-    placed first: they are the ones a user just made.
+    ``blocked`` lists (row, first column, last column) taken already (the legend). Alerts are placed
+    first (the doctor's findings), then the newest markers: they are the ones a user just made.
     """
     taken: list[list[tuple[int, int]]] = [[] for _ in range(rows)]
     for row, a, b in blocked:
@@ -115,7 +115,7 @@ def place_labels(groups: Sequence[MarkerGroup], width: int, rows: int,
         return a >= 0 and b < width and all(b + _GAP < x or a - _GAP > y for x, y in taken[row])
 
     placed: list[Placed] = []
-    for group in sorted(groups, key=lambda g: -g.step):
+    for group in sorted(groups, key=lambda g: (g.kind != "alert", -g.step)):
         color = kind_color(group.kind)
         done = False
         for text in group.texts():

@@ -125,8 +125,8 @@ class MetricPlot(PlotextPlot, can_focus=True):
             self.refresh()
             return
         ylo, yhi = self._y_range(spec, drawn, references, log)
-        ticks, labels = (log_ticks(10 ** ylo, 10 ** yhi, max(canvas_h // 2, 2)) if log
-                         else nice_ticks(ylo, yhi, max(canvas_h // 2, 2)))
+        ticks, labels = (log_ticks(10 ** ylo, 10 ** yhi, max(canvas_h // 2, 3)) if log
+                         else nice_ticks(ylo, yhi, max(canvas_h // 2, 3)))
         canvas_w = max(width - _FRAME_COLUMNS - max(len(s) for s in labels), 1)
         if log:
             plt.yscale("log")
@@ -136,7 +136,7 @@ class MetricPlot(PlotextPlot, can_focus=True):
         plt.yticks(ticks, labels)
         plt.ylim(ylo, yhi)  # in log10 units on a log axis: plotext applies ylim after its own log10
         plt.xlim(lo, hi)
-        plt.xticks(*step_ticks(lo, hi, max(canvas_w // 11, 1)))
+        plt.xticks(*step_ticks(lo, hi, max(canvas_w // 9, 1)))
         surface = self._surface()
         for series, binned, smooth in drawn:
             xs, ys = envelope_series(binned.x, binned.low, binned.high)
@@ -206,7 +206,7 @@ class MetricPlot(PlotextPlot, can_focus=True):
         # the longest label, so it ends at column 3 + longest + 1.
         legend_end = 3 + max(len(label) for label in legend) + 1
         blocked = [(row, 0, legend_end) for row in range(len(legend))]
-        rows = min(3, max(1, canvas_h // 3))
+        rows = min(3, max(1, (canvas_h + 1) // 3))
         for placed in place_labels(groups, canvas_w, rows, blocked):
             # Row r from the top is where plotext puts y = yhi - r * (yhi - ylo) / (canvas_h - 1).
             y = yhi - placed.row * (yhi - ylo) / max(canvas_h - 1, 1)

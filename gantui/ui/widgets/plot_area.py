@@ -1,8 +1,10 @@
 """The column of plots: which plots are on screen, in which order, and redrawing them together.
 
-A default plot shows once the trainer reports its metric (Ŵ under a WGAN loss, the f-divergence bound
-under an f-GAN); the game and loss plots show from the start. The user can show any other plot, or hide
-any, with the metric chooser (``m``) or the palette; that choice then holds whatever the data does.
+A default plot shows while the steps on screen hold its metric (Ŵ for the phase of a run trained under
+a WGAN loss, the f-divergence bound under an f-GAN), so a zoomed view never spends a quarter of the
+screen on an empty plot; the game and loss plots show from the start. The user can show any other
+plot, or hide any, with the metric chooser (``m``) or the palette; that choice then holds whatever
+the data does.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from textual.containers import Vertical
 
 from gantui.ui.history import Markers, MetricsHistory
-from gantui.ui.plot_specs import PlotSpec, catalogue
+from gantui.ui.plot_specs import PLOTS, PlotSpec, catalogue
 from gantui.ui.view import Frame
 from gantui.ui.widgets.metric_plot import MetricPlot
 
@@ -31,6 +33,15 @@ class PlotArea(Vertical):
         self._asked = tuple(shown)
         self._plots: dict[str, MetricPlot] = {}
         self._layout: tuple[str, ...] = ()
+        self.window: tuple[float, float] | None = None  # the steps the plots show (set by the app)
+
+    def compose(self):
+        # The plots shown from the start exist before the first row, so the first of them has the
+        # focus (x maximises the focused panel) rather than a panel further down.
+        for spec in PLOTS:
+            if spec.always:
+                plot = self._plots[spec.id] = MetricPlot(spec)
+                yield plot
 
     # ---------------------------------------------------------------- which plots
     def specs(self, history: MetricsHistory) -> tuple[PlotSpec, ...]:
@@ -46,7 +57,12 @@ class PlotArea(Vertical):
             return choice
         if self._asked_for(spec):
             return True
-        return spec.default and (spec.always or any(history.has(name) for name in spec.columns))
+        return spec.default and (spec.always or any(self._has(history, name) for name in spec.columns))
+
+    def _has(self, history: MetricsHistory, name: str) -> bool:
+        if not history.has(name):
+            return False
+        return self.window is None or history.window(name, *self.window).x.size > 0
 
     def shown(self, history: MetricsHistory) -> list[PlotSpec]:
         return [spec for spec in self.specs(history) if self.is_shown(spec, history)]
