@@ -52,7 +52,7 @@ async def test_host_stats_give_the_step_and_clock_before_the_first_metric_row():
         header = text_of(app.query_one(RunHeader))
         assert "step 3" in header and "0:00:14" in header and "–" not in header
         status = text_of(app.query_one(StatusLine))
-        for part in ("NVIDIA H200", "MEM", "12.0 GiB / 140.0 GiB", "(peak 15.0 GiB)", "UTL 87 %",
+        for part in ("NVIDIA H200", "MEM", "12.0/140.0 GiB", "peak 15.0", "UTL 87 %",
                      "graph: replaying", "CPU 101 %", "RSS 1.5 GiB"):
             assert part in status, part
 

@@ -38,26 +38,31 @@ def _bar(fraction: float) -> str:
     return "▕" + cells.ljust(_BAR) + "▏"
 
 
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f}"
+
+
 def host_text(stats: HostStats | None) -> Text:
-    """The host and device figures of ``stats`` (or a waiting note)."""
+    """The host and device figures of ``stats`` (or a waiting note); what matters most comes first."""
     if stats is None:
         return Text("host: waiting for the trainer's first report…", style="dim")
     text = Text()
-    if stats.device and stats.device.lower() != "cpu":
+    on_device = bool(stats.device) and stats.device.lower() != "cpu"
+    if on_device:
         text.append(printable(stats.device), style="bold")
         if stats.device_total_bytes > 0:
             used, total = stats.device_used_bytes, stats.device_total_bytes
             text.append("  MEM ")
             text.append(_bar(used / total), style="cyan")
-            text.append(f" {format_bytes(used)} / {format_bytes(total)}")
+            text.append(f" {_gib(used)}/{_gib(total)} GiB")
             if stats.device_peak_bytes > 0:
-                text.append(f" (peak {format_bytes(stats.device_peak_bytes)})", style="dim")
+                text.append(f" peak {_gib(stats.device_peak_bytes)}", style="dim")
         if math.isfinite(stats.utilization):
             text.append(f"  UTL {stats.utilization:.0f} %")
-        if stats.graph:
-            text.append(f"  graph: {printable(stats.graph)}", style="dim")
         text.append("  │  ", style="dim")
     text.append(f"CPU {stats.cpu_percent:.0f} %  RSS {format_bytes(stats.rss_bytes)}")
+    if on_device and stats.graph:
+        text.append(f"  │  graph: {printable(stats.graph)}", style="dim")
     return text
 
 
