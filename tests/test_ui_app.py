@@ -7,6 +7,7 @@ events a trainer would send. Expected commands are derived from the *reported* s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from textual.widgets import Input, OptionList
@@ -125,8 +126,16 @@ async def test_help_lists_every_key_and_closes():
         assert isinstance(app.screen, HelpScreen)
         shown = {key for key, _ in app.screen.rows}
         for key in ("space", "n", "d", "g", "+ / -", "l", "[ / ]", "{ / }", "D / G", "o", "r", "s", "u", "p",
-                    "ctrl+p", "q", "?"):
-            assert key in shown
+                    "1 / 2 / 3", "0", "z / Z", "← / →", "home / end", "e", "y", "m", "tab", "x",
+                    "ctrl+p", "q", "ctrl+c", "?"):
+            assert key in shown, key
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        keys_section = readme[readme.index("### Keys"):readme.index("### Presets")]
+        for binding in app.BINDINGS:  # every binding is documented for the user (README's Keys)
+            key = {"plus": "+", "minus": "-", "left_square_bracket": "[", "right_square_bracket": "]",
+                   "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
+                   "left": "←", "right": "→"}.get(binding.key, binding.key)
+            assert f"`{key}`" in keys_section, binding.key
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)

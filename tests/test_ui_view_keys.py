@@ -15,7 +15,7 @@ from gantui.protocol import MetricsBatch, frozen_array
 from gantui.ui.widgets.compact_view import CompactView
 from gantui.ui.widgets.metric_plot import MetricPlot
 from gantui.ui.widgets.view_bar import ViewBar
-from tests.fakes import intervention, make_app, metrics_batch, run_async, started, text_of
+from tests.fakes import host_stats, intervention, make_app, metrics_batch, run_async, started, text_of
 
 SPIKE = 50.0  # L_D at step 100: far above the rest (L_D < 2)
 
@@ -73,11 +73,11 @@ async def test_zoom_keys_show_the_last_iterations_and_the_y_range_fits_what_is_s
         await dashboard(pilot, app, controller, spiky_run())
         calls = Calls(app, monkeypatch)
         await press(pilot, app, "1")
-        assert calls.of("plot-losses", "xlim")[-1][0] == (2980.0, 3980.0)  # the last 1k iterations
+        assert calls.of("plot-losses", "xlim")[-1][0] == (3000.0, 4000.0)  # the last 1k iterations
         assert calls.of("plot-losses", "ylim")[-1][0][1] < 3  # the spike at step 100 is not shown
         assert "last 1k it · following" in text_of(app.query_one(ViewBar))
         await press(pilot, app, "2")
-        assert calls.of("plot-game", "xlim")[-1][0] == (0.0, 3980.0)  # 10k is more than the run
+        assert calls.of("plot-game", "xlim")[-1][0] == (0.0, 4000.0)  # 10k is more than the run
         await press(pilot, app, "0")
         assert calls.of("plot-losses", "ylim")[-1][0][1] > SPIKE  # the whole run: the spike is back
         assert "whole run" in text_of(app.query_one(ViewBar))
@@ -90,11 +90,11 @@ async def test_scroll_keys_move_half_a_window_and_end_follows_again(monkeypatch)
         await dashboard(pilot, app, controller, spiky_run())
         calls = Calls(app, monkeypatch)
         await press(pilot, app, "1", "left")
-        assert calls.of("plot-game", "xlim")[-1][0] == (2480.0, 3480.0)
+        assert calls.of("plot-game", "xlim")[-1][0] == (2500.0, 3500.0)
         controller.push(metrics_batch(4000, 50))  # new rows do not move a view scrolled back
         await pilot.pause()
         app.refresh_plots()
-        assert calls.of("plot-game", "xlim")[-1][0] == (2480.0, 3480.0)
+        assert calls.of("plot-game", "xlim")[-1][0] == (2500.0, 3500.0)
         await press(pilot, app, "home")
         assert calls.of("plot-game", "xlim")[-1][0] == (0.0, 1000.0)
         await press(pilot, app, "right")
@@ -148,7 +148,7 @@ async def test_the_mouse_wheel_zooms_and_a_click_selects_the_panel_that_x_maximi
             await pilot._post_mouse_events([events.MouseScrollUp], widget=losses, offset=(20, 4))
         assert app.view.window == 1000
         await pilot._post_mouse_events([events.MouseScrollUp], widget=losses, offset=(20, 4), shift=True)
-        assert app.view.range(app.history.step_range()) == (2480.0, 3480.0)  # shift+wheel scrolls
+        assert app.view.range(app.history.step_range()) == (2500.0, 3500.0)  # shift+wheel scrolls
         await pilot._post_mouse_events([events.MouseScrollDown], widget=losses, offset=(20, 4))
         assert app.view.window == 10_000
         await pilot.click(losses, offset=(20, 4))
@@ -174,6 +174,12 @@ async def test_markers_are_labelled_and_numbered_like_their_log_lines(monkeypatc
         assert [args[0] for args, _kw in calls.of("plot-game", "vline")] == [1000, 2000]
         log = "\n".join(line.text for line in app.event_log.lines)
         assert "#1 loss → hinge" in log and "#4 lr_d ×2 (2)" in log
+        # Paused 31 steps after the last row (the trainer's HostStats say where it is): still on screen.
+        controller.push(host_stats(4011), intervention(4011, "pause", "paused", label="pause"))
+        await pilot.pause()
+        app.refresh_plots()
+        assert calls.of("plot-game", "vline")[-1][0] == (4011,)
+        assert calls.of("plot-game", "xlim")[-1][0] == (0.0, 4011.0)
 
 
 @run_async

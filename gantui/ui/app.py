@@ -250,6 +250,15 @@ class GanApp(Steering, Viewing, App[RunResult]):
         else:
             self._show_state(note="finished: q quits")
 
+    def logged(self) -> tuple[float, float] | None:
+        """(first, last) step the plots can show: the rows kept, up to the step the trainer is at now
+        (paused after the last row, a pause marker is still on the plots)."""
+        span = self.history.step_range()
+        if span is None:
+            return None
+        now = max(self.clock.step, self.run_state.step if self.run_state else -1)
+        return span[0], max(span[1], float(now))
+
     def current_loss(self) -> str:
         return self.run_state.loss if self.run_state else ""
 
@@ -270,7 +279,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         A marker, a view change, a loss switch or a resize is drawn at the next tick regardless: it
         answers the user.
         """
-        self.plot_area.window = self.view.range(self.history.step_range())
+        self.plot_area.window = self.view.range(self.logged())
         if self.plot_area.sync(self.history):  # a plot appears (its metric arrived) or goes
             self._drawn = None
         inputs = self._plot_inputs()
@@ -282,14 +291,14 @@ class GanApp(Steering, Viewing, App[RunResult]):
 
     def refresh_plots(self) -> None:
         """Redraw the plots (or the compact view) now if anything they show changed since the last draw."""
-        self.plot_area.window = self.view.range(self.history.step_range())
+        self.plot_area.window = self.view.range(self.logged())
         self.plot_area.sync(self.history)
         drawn = self._plot_inputs()
         if drawn == self._drawn:
             self._show_state()
             return
         self._drawn = drawn
-        logged = self.history.step_range()
+        logged = self.logged()
         frame = Frame(self.view.range(logged), drawn.loss, drawn.critic, self.view.smoothing, self.view.log)
         start = time.thread_time()
         if drawn.compact:

@@ -26,26 +26,26 @@ class Viewing:
         self.plot_tick()
 
     def action_zoom(self: GanApp, window: int) -> None:
-        self.view.zoom(window, self.history.step_range())
+        self.view.zoom(window, self.logged())
         self._view_changed()
 
     def action_zoom_in(self: GanApp) -> None:
-        self.view.zoom_in(self.history.step_range())
+        self.view.zoom_in(self.logged())
         self._view_changed()
 
     def action_zoom_out(self: GanApp) -> None:
-        self.view.zoom_out(self.history.step_range())
+        self.view.zoom_out(self.logged())
         self._view_changed()
 
     def action_scroll_view(self: GanApp, direction: int) -> None:
         if not self.view.window:
             self.notify("the whole run is shown: zoom in first (1, 2, 3 or z)", timeout=3)
             return
-        self.view.scroll(direction, self.history.step_range())
+        self.view.scroll(direction, self.logged())
         self._view_changed()
 
     def action_view_start(self: GanApp) -> None:
-        self.view.to_start(self.history.step_range())
+        self.view.to_start(self.logged())
         self._view_changed()
 
     def action_follow(self: GanApp) -> None:
