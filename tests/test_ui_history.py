@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gantui.protocol import Alert, Intervention, MetricsBatch, frozen_array
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 
 
 def batch(columns: tuple[str, ...], rows: list[list[float]] | np.ndarray) -> MetricsBatch:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gantui.protocol import frozen_array
-from gantui.ui.history import Marker
+from gantui.ui.markers import Marker
 from gantui.ui.render.decimate import bin_columns, ema
 from gantui.ui.render.markers import group_markers, place_labels
 from gantui.ui.render.sparkline import sparkline

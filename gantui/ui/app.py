@@ -37,18 +37,18 @@ from gantui.protocol import (
     Progress,
     RunState,
     StateChanged,
-    Stop,
     ToySamples,
 )
 from gantui.ui import keys
 from gantui.ui.clock import RunClock
 from gantui.ui.controller import Controller
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 from gantui.ui.messages import EngineEvent
 from gantui.ui.palette import GanCommands
 from gantui.ui.render import resolve_color_system
 from gantui.ui.screens.help import HelpScreen
-from gantui.ui.steering import Steering
+from gantui.ui.steering import INTERRUPTED, QUIT_TIMEOUT_S, RunResult, Steering
 from gantui.ui.terminal import set_output_color_system
 from gantui.ui.view import Frame, ViewState
 from gantui.ui.viewing import Viewing
@@ -63,13 +63,9 @@ from gantui.ui.widgets.view_bar import ViewBar
 
 __all__ = ["COMPACT_BELOW", "INTERRUPTED", "MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
 
-# None (quit), ("restart", preset_name) or INTERRUPTED (ctrl+c: save and stop, as q does)
-RunResult = tuple[str, str] | None
-INTERRUPTED: RunResult = ("interrupted", "")
 
 MIN_SIZE = (60, 16)
 COMPACT_BELOW = (90, 28)  # narrower or shorter than this: sparklines and numbers instead of plots
-QUIT_TIMEOUT_S = 10.0
 
 
 class PlotInputs(NamedTuple):
@@ -348,32 +344,3 @@ class GanApp(Steering, Viewing, App[RunResult]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(keys.HELP_ROWS))
-
-    # ---------------------------------------------------------------- quitting
-    def _send_stop(self) -> None:
-        self._stop_sent = True
-        self.send_command(Stop(save=True))
-
-    def action_quit(self) -> None:  # type: ignore[override]
-        """First q: stop with a final checkpoint and wait for Finished; q again (or no trainer): exit now."""
-        if self._quitting or self._finished:
-            self.exit(self._result)
-            return
-        self._quitting = True
-        self._send_stop()
-        self.event_log.note("saving final checkpoint…")
-        self._show_state()
-        self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
-
-    def action_interrupt(self) -> None:
-        """ctrl+c: quit as q does (final checkpoint, then exit); run() then returns INTERRUPTED."""
-        self.interrupted = True
-        self._result = INTERRUPTED
-        self.action_quit()
-
-    def quit_timed_out(self) -> None:
-        """The trainer did not report Finished in time: leave anyway, and say so."""
-        if not self.is_running or self._finished:
-            return
-        self.exit(self._result, message=f"gantui: the trainer did not finish within {QUIT_TIMEOUT_S:.0f} s "
-                                        "of the stop request; the final checkpoint may be missing.")

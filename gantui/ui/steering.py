@@ -1,5 +1,5 @@
-"""The keys that steer the run: each sends one command, and the screen changes only when the trainer
-reports back (``StateChanged``).
+"""The keys that steer the run (and end it): each sends one command, and the screen changes only when
+the trainer reports back (``StateChanged``).
 
 The keys send *relative* commands (``TogglePause``, ``ChangeK``, ``ScaleLR``, ``ToggleFreeze``): the
 trainer applies each to its own current value, in order, so five quick presses of ``]`` double the
@@ -21,6 +21,7 @@ from gantui.protocol import (
     ScaleLR,
     SetLoss,
     Step,
+    Stop,
     ToggleFreeze,
     TogglePause,
 )
@@ -32,7 +33,13 @@ from gantui.ui.screens.preset_name import PresetNameDialog
 if TYPE_CHECKING:
     from gantui.ui.app import GanApp
 
-__all__ = ["Steering"]
+__all__ = ["INTERRUPTED", "QUIT_TIMEOUT_S", "RunResult", "Steering"]
+
+# What GanApp.run() returns: None (quit), ("restart", preset_name), or INTERRUPTED (ctrl+c: saved
+# and stopped as q does; the CLI exits with 130 for it).
+RunResult = tuple[str, str] | None
+INTERRUPTED: RunResult = ("interrupted", "")
+QUIT_TIMEOUT_S = 10.0  # how long q waits for the trainer's final checkpoint before leaving anyway
 
 
 class Steering:
@@ -133,3 +140,32 @@ class Steering:
 
         self.push_screen(ConfirmDialog(f"End this run (saving a checkpoint) and start preset "
                                        f"'{printable(preset)}'?"), answered)
+
+    # ---------------------------------------------------------------- quitting
+    def _send_stop(self: GanApp) -> None:
+        self._stop_sent = True
+        self.send_command(Stop(save=True))
+
+    def action_quit(self: GanApp) -> None:  # type: ignore[override]
+        """First q: stop with a final checkpoint and wait for Finished; q again (or no trainer): exit now."""
+        if self._quitting or self._finished:
+            self.exit(self._result)
+            return
+        self._quitting = True
+        self._send_stop()
+        self.event_log.note("saving final checkpoint…")
+        self._show_state()
+        self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
+
+    def action_interrupt(self: GanApp) -> None:
+        """ctrl+c: quit as q does (final checkpoint, then exit); run() then returns INTERRUPTED."""
+        self.interrupted = True
+        self._result = INTERRUPTED
+        self.action_quit()
+
+    def quit_timed_out(self: GanApp) -> None:
+        """The trainer did not report Finished in time: leave anyway, and say so."""
+        if not self.is_running or self._finished:
+            return
+        self.exit(self._result, message=f"gantui: the trainer did not finish within {QUIT_TIMEOUT_S:.0f} s "
+                                        "of the stop request; the final checkpoint may be missing.")

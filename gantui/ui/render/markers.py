@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from gantui.text import printable
-from gantui.ui.history import Marker
+from gantui.ui.markers import Marker
 
 __all__ = ["KIND_COLORS", "LABEL_MAX", "MarkerGroup", "Placed", "group_markers", "kind_color", "place_labels"]
 

@@ -15,7 +15,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from gantui.text import printable
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 from gantui.ui.plot_specs import PlotSpec
 from gantui.ui.render.decimate import ema
 from gantui.ui.render.markers import group_markers, kind_color

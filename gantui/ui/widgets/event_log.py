@@ -15,7 +15,7 @@ from textual.widgets import RichLog
 
 from gantui.protocol import Alert, Failure, HistoryReset, Intervention, Notice
 from gantui.text import printable
-from gantui.ui.history import Marker
+from gantui.ui.markers import Marker
 from gantui.ui.render.markers import kind_color
 
 __all__ = ["EventLog"]

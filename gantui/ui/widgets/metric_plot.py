@@ -20,7 +20,8 @@ from textual.message import Message
 from textual_plotext import PlotextPlot
 
 from gantui.text import printable
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 from gantui.ui.plot_specs import PlotSpec
 from gantui.ui.render.decimate import Binned, bin_columns, ema, envelope_series
 from gantui.ui.render.markers import group_markers, kind_color, place_labels

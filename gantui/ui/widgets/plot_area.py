@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from textual.containers import Vertical
 
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 from gantui.ui.plot_specs import PLOTS, PlotSpec, catalogue
 from gantui.ui.view import Frame
 from gantui.ui.widgets.metric_plot import MetricPlot
