@@ -87,6 +87,7 @@ class _Level:
         self.capacity = capacity
         self.head = 0
         self.n = 0
+        self._order: tuple[int, int, np.ndarray] | None = None  # (head, n, positions): reads reuse it
         nan = np.full((capacity, width), np.nan)
         zero = np.zeros((capacity, width))
         self.data = _Block(nan, nan.copy(), zero, zero.copy(), np.zeros(capacity), np.zeros(capacity),
@@ -101,6 +102,10 @@ class _Level:
 
     def order(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Ring positions of buckets ``start:stop``, oldest first."""
+        if start == 0 and stop is None:
+            if self._order is None or self._order[:2] != (self.head, self.n):
+                self._order = (self.head, self.n, (self.head + np.arange(self.n)) % self.capacity)
+            return self._order[2]
         stop = self.n if stop is None else stop
         return (self.head + np.arange(start, stop)) % self.capacity
 

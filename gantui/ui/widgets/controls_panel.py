@@ -57,6 +57,17 @@ def _measured(m: Measured, fmt: str, current: float, *, scale: float = 1.0, unit
     return text
 
 
+def _shown_key(toy: ToyReadout | None) -> tuple[object, ...] | None:
+    """What the panel draws of ``toy``: each value, its step, and whether that step is the newest."""
+    if toy is None:
+        return None
+    def number(v: float) -> float | None:  # NaN != NaN: a key holding one would never match itself
+        return v if math.isfinite(v) else None
+
+    return (toy.n_modes, *((number(m.value), number(m.step), m.step == toy.current)
+                           for m in (toy.modes, toy.hq, toy.jsd_true, toy.jsd_probe)))
+
+
 class ControlsPanel(Static):
     """Redrawn only when the reported state or a 2-D read-out changed.
 
@@ -71,16 +82,17 @@ class ControlsPanel(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.border_title = "controls"
-        self._shown: tuple[RunState | None, ToyReadout | None] | None = None
+        self._shown: tuple[object, ...] | None = None
         self._height = 0
 
     def show(self, state: RunState | None, toy: ToyReadout | None = None) -> None:
         """Show ``state`` (and ``toy`` on 2-D data); a no-op when nothing changed."""
         if state is not None and not state.is_toy:
             toy = None
-        if self._shown == (state, toy):
+        key = (state, _shown_key(toy))  # the newest step moves with every row: only what is drawn counts
+        if self._shown == key:
             return
-        self._shown = (state, toy)
+        self._shown = key
         if state is None:
             self._show(Text("waiting for the trainer…", style="dim"), rows=1)
             return
