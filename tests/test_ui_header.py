@@ -180,3 +180,24 @@ async def test_user_text_with_control_characters_is_escaped_everywhere_it_is_dra
                  text_of(app.query_one(ControlsPanel)), *(line.text for line in app.event_log.lines)]
         assert all("\x1b" not in s and "\x07" not in s for s in shown)
         assert "\\x1b" in shown[0] and "\\x1b" in shown[1] and "\\x1b" in shown[2]
+
+
+@run_async
+async def test_the_controls_panel_does_not_redraw_when_only_the_newest_step_moved():
+    """A read-out not measured yet is NaN, and NaN != NaN: the panel once rebuilt its table at every tick."""
+    app, controller = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, controller)
+        panel = app.query_one(ControlsPanel)
+        updates = []
+        original = panel.update
+        panel.update = lambda *a, **kw: (updates.append(a), original(*a, **kw))[1]
+        controller.push(metrics_batch(0, 200), toy_samples())
+        await pilot.pause()
+        app.plot_tick()
+        drawn = len(updates)
+        controller.push(metrics_batch(4020, 4))  # new rows 4020-4080: no toy read-out (every 500 steps)
+        await pilot.pause()
+        app.plot_tick()
+        app.plot_tick()
+        assert len(updates) == drawn
