@@ -4,7 +4,8 @@ Prints the median and 90th percentile CPU time per call (process time, so other 
 busy machine do not count), with the garbage collector on, as in the app. Each image call gets a
 fresh batch, as when a new ImageSamples event arrives, so Style caches help only where colours
 repeat (greyscale, palettes). Targets: 64 images into 100x40 cells <= 15 ms; the toy view with
-2 500 + 2 500 points <= 20 ms.
+2 500 + 2 500 points <= 20 ms; any history window answered at screen resolution in a few ms at
+10 million rows (``--history-only`` runs just that part).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gantui.protocol import MetricsBatch, ToySamples
+from gantui.protocol import METRIC_NAMES, MetricsBatch, ToySamples
 from gantui.ui.history import MetricsHistory
-from gantui.ui.render import decimate, envelope_series, image_grid_strips, toy_strips
+from gantui.ui.render import image_grid_strips, toy_strips
+from gantui.ui.render.decimate import bin_columns, ema
 
 
 def timed(calls: list[Callable[[], object]]) -> tuple[float, float]:
@@ -69,32 +71,54 @@ def bench_toy(rng: np.random.Generator, repeats: int) -> None:
         print(f"  {system:9}  {median:6.2f} / {p90:6.2f}")
 
 
-def bench_history(rng: np.random.Generator) -> None:
-    rows, batches = 1000, 10_000
-    values = np.empty((rows, 4))
-    values[:, 1:3] = rng.random((rows, 2))
-    values[:, 3] = np.nan
-    history = MetricsHistory(capacity=2000)
+def bench_history(rng: np.random.Generator, total: int = 10_000_000, batch: int = 10_000) -> None:
+    """The multi-resolution history at ``total`` rows of every metric column: memory, ingest, and what
+    each zoom window costs to answer at screen resolution (window + binning to 150 columns + EMA)."""
+    columns = METRIC_NAMES
+    history = MetricsHistory(capacity=1000)
     start = time.process_time()
-    for b in range(batches):
-        values[:, 0] = np.arange(b * rows, (b + 1) * rows)
-        history.extend(MetricsBatch(columns=("step", "loss_d", "loss_g", "jsd_probe"), values=values.copy()))
+    for b in range(total // batch):
+        values = rng.random((batch, len(columns)))
+        values[:, 0] = np.arange(b * batch, (b + 1) * batch)
+        history.extend(MetricsBatch(columns=columns, values=values))
     seconds = time.process_time() - start
-    print(f"MetricsHistory: {rows * batches:,} rows in batches of {rows}: {seconds:.2f} s CPU "
-          f"({history.buckets} buckets of {history.span} rows)")
-    step, low, high = history.series("loss_g")
-    median, _ = timed([lambda: envelope_series(*decimate(step, low, high, 100))] * 20)
-    print(f"series + decimate to 100 columns + envelope: {median:.2f} ms")
+    print(f"MetricsHistory: {total:,} rows x {len(columns)} columns in batches of {batch:,}: "
+          f"{seconds:.1f} s CPU ({1e6 * seconds / total:.2f} us/row); {history.buckets:,} buckets, "
+          f"{history.nbytes / 2**20:.1f} MiB")
+    small = MetricsHistory(capacity=1000)
+    start = time.process_time()
+    for step in range(20_000):  # the app's case: a few rows per batch
+        small.extend(MetricsBatch(columns=columns, values=np.r_[step, rng.random(len(columns) - 1)][None, :]))
+    print(f"  one row per batch: {1e6 * (time.process_time() - start) / 20_000:.0f} us/batch")
+    last = total - 1
+    print("  window (steps)                 buckets  window+bin+EMA ms (median of 20)")
+    for label, lo, hi in (("last 1k", last - 1_000, last), ("last 10k", last - 10_000, last),
+                          ("last 100k", last - 100_000, last), ("whole run", 0, last),
+                          ("1k, 5k back", last - 6_000, last - 5_000),
+                          ("10k, 100k back", last - 110_000, last - 100_000),
+                          ("100k at the middle", total // 2, total // 2 + 100_000)):
+        w = history.window("loss_g", lo, hi)
+
+        def answer(lo=lo, hi=hi) -> None:
+            w = history.window("loss_g", lo, hi)
+            b = bin_columns(w.x, w.low, w.high, w.sums, w.counts, lo, hi, 150)
+            ema(b.sums, b.counts, 0.9)
+
+        median, _ = timed([answer] * 20)
+        print(f"  {label:<28}{len(w.x):>9,}  {median:8.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--history-only", action="store_true")
+    parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    bench_images(rng, args.repeats)
-    bench_toy(rng, args.repeats)
-    bench_history(rng)
+    if not args.history_only:
+        bench_images(rng, args.repeats)
+        bench_toy(rng, args.repeats)
+    bench_history(rng, args.rows)
 
 
 if __name__ == "__main__":

@@ -10,19 +10,17 @@ import sys
 from pathlib import Path
 
 import gantui.ui  # noqa: F401  (caps Textual's frame rate before Textual is imported)
-from gantui.engine.losses import LOSSES
+from gantui.dashboard import build_app
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
-from gantui.presets import list_presets, load_config
+from gantui.presets import load_config
 from gantui.protocol import Stop
-from gantui.ui.app import GanApp
 
 
 def main(seconds: float) -> None:
-    session = Session.create(load_config("ring8"), write=False)
+    session = Session.create(load_config("ring8", ["ui.colors=truecolor"]), write=False)
     runner = Runner(session, exit_when_done=False)
-    app = GanApp(runner, losses={n: v.description for n, v in LOSSES.items()},
-                 presets=[p.name for p in list_presets()], colors="truecolor")
+    app = build_app(session, runner)  # the CLI's own app, with the run's [ui] settings
 
     async def shoot() -> None:
         async with app.run_test(size=(150, 46)) as pilot:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
-from gantui.presets import list_presets
+from gantui.presets import bundled_dir, list_presets
 from gantui.protocol import Command, Event, Finished, Notice, Stop
 from gantui.text import printable
 
@@ -74,6 +74,7 @@ def build_app(session: Session, controller) -> GanApp:
         controller,
         losses={name: loss.description for name, loss in LOSSES.items()},
         presets=[p.name for p in list_presets()],
+        bundled_presets=sorted(path.stem for path in bundled_dir().glob("*.toml")),
         colors=cfg.ui.colors,
         refresh_hz=cfg.ui.refresh_hz,
         plot_budget=cfg.ui.plot_budget,
@@ -111,8 +112,10 @@ def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     result = None
     try:
-        with contextlib.suppress(OSError):  # the terminal is gone (a hang-up): nothing left to draw on
-            result = app.run(mouse=False)
+        # Mouse on: the wheel zooms a plot, a click selects a panel (keys do it all too). OSError: the
+        # terminal is gone (a hang-up), nothing is left to draw on.
+        with contextlib.suppress(OSError):
+            result = app.run()
     finally:
         runner.send(Stop(save=True))
         runner.join(JOIN_TIMEOUT_S)
@@ -127,7 +130,7 @@ def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
         return Outcome(exit_status=0)
     if received:
         status = 128 + received[0]
-    elif isinstance(result, tuple) and result[0] == "interrupt":
+    elif isinstance(result, tuple) and result[0] == "interrupted":  # ctrl+c (gantui.ui.steering.INTERRUPTED)
         status = EXIT_INTERRUPTED
     elif finished is not None and finished.reason in ("failed", "write-failed"):
         status = EXIT_FAILED

@@ -16,9 +16,11 @@ from rich.console import Console
 
 from gantui.protocol import (
     METRIC_NAMES,
+    Alert,
     Command,
     Event,
     Failure,
+    HostStats,
     ImageSamples,
     Intervention,
     MetricsBatch,
@@ -140,6 +142,16 @@ def toy_samples(step: int = 4000) -> ToySamples:
                       modes=frozen_array(modes))
 
 
+def critic_samples(step: int = 4000) -> ToySamples:
+    """The same points over a drifted critic's raw scores: v = −57 + 3·bump, all far below 0.
+
+    σ(v) of these is ~1e-24 everywhere: a uniform square unless the view colours v relative to itself.
+    """
+    toy = toy_samples(step)
+    v = -57.0 + 3.0 * np.asarray(toy.d_surface, dtype=np.float64)
+    return replace(toy, d_surface=frozen_array(v.astype(np.float32)), surface="score")
+
+
 def image_samples(step: int = 4000, n: int = 16, side: int = 8) -> ImageSamples:
     """Grey 8×8 'digits': fake ones are diagonal ramps, real ones are rings, each a little shifted."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
@@ -150,8 +162,23 @@ def image_samples(step: int = 4000, n: int = 16, side: int = 8) -> ImageSamples:
     return ImageSamples(step=step, fake=as_uint8(fake), real=as_uint8(real))
 
 
-def intervention(step: int, kind: str = "k", detail: str = "k 1 → 3") -> Intervention:
-    return Intervention(step=step, t=step / 100.0, kind=kind, detail=detail)
+def intervention(step: int, kind: str = "k", detail: str = "k 1 → 3", label: str = "") -> Intervention:
+    return Intervention(step=step, t=step / 100.0, kind=kind, detail=detail, label=label)
+
+
+def alert(step: int = 3000, rule: str = "d_wins", title: str = "D wins", *, active: bool = True) -> Alert:
+    return Alert(step=step, t=step / 100.0, rule=rule, title=title,
+                 message="D(x) 0.97 and D(G(z)) 0.03 for 5 windows; L_G rising",
+                 suggestion="try l → nonsaturating, or [ to halve lr_d", active=active)
+
+
+def host_stats(step: int = 3980, *, cuda: bool = False) -> HostStats:
+    """A CPU run's process figures, or a CUDA device's as NVML would report them."""
+    if not cuda:
+        return HostStats(step=step, t=step / 100.0, cpu_percent=98.0, rss_bytes=812 * 2**20, device="cpu")
+    return HostStats(step=step, t=step / 100.0, cpu_percent=103.0, rss_bytes=3 * 2**29,
+                     device="NVIDIA H200", device_used_bytes=12 * 2**30, device_peak_bytes=15 * 2**30,
+                     device_total_bytes=140 * 2**30, utilization=87.0, graph="replaying")
 
 
 def failure(step: int = 4100) -> Failure:

@@ -132,15 +132,34 @@ def test_a_user_session_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
         assert kind in events
 
 
-def test_resizing_and_a_plain_terminal(terminal: Terminal, tmp_path: Path) -> None:
+def x_ticks(screen: str) -> list[int]:
+    """The step labels under the first plot: the first line whose plot-side part is only numbers."""
+    for line in screen.splitlines():
+        words = re.split(r"[│╭╮╰╯]", line)[0].split()  # the side panels' borders end the plot column
+        if len(words) >= 2 and all(re.fullmatch(r"\d{1,3}(,\d{3})*", w) for w in words):
+            return [int(w.replace(",", "")) for w in words]
+    return []
+
+
+def test_zoom_smooth_resize_and_a_plain_terminal(terminal: Terminal, tmp_path: Path) -> None:
     command = gantui_command(tmp_path, "--run-dir", str(tmp_path / "run"), "--colors", "16",
                              "--set", "train.threads=1", env="TERM=screen")
     terminal.start(command, width=100, height=30)
-    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 1500 and "whole run" in s, "1 500 iterations")
+    terminal.keys("1")  # the last 1 000 iterations: the axis starts well after step 0, in whole steps
+    zoomed = terminal.wait_for(lambda s: "last 1k it" in s and x_ticks(s) and min(x_ticks(s)) > 0 and s,
+                               "the zoomed view")
+    ticks = x_ticks(zoomed)
+    assert max(ticks) - min(ticks) <= 1000, ticks
+    terminal.keys("e")
+    terminal.wait_for(lambda s: "EMA 0.6" in s, "smoothing 0.6 on the view line")
+    terminal.keys("0")
+    terminal.wait_for(lambda s: "whole run" in s and "raw" in s, "the view reset")
     terminal.tmux("resize-window", "-t", "gantui-test", "-x", "40", "-y", "10")
     terminal.wait_for(lambda s: "too small" in s, "the too-small notice")
     terminal.tmux("resize-window", "-t", "gantui-test", "-x", "80", "-y", "24")
-    terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and "D(x)" in s, "the compact dashboard at 80x24")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and re.search(r"D\(x\) +[\d.]+ +[▁▂▃▄▅▆▇█]", s),
+                      "the compact dashboard at 80x24: a number and a sparkline per metric")
     terminal.keys("q")
     assert terminal.wait_exit() == 0
 

@@ -6,31 +6,26 @@ events a trainer would send. Expected commands are derived from the *reported* s
 
 from __future__ import annotations
 
-import math
 import re
+from pathlib import Path
 
 import pytest
-from textual.widgets import Footer, Input, OptionList
+from textual.widgets import Input, OptionList
 
 from gantui.protocol import (
     Finished,
-    Freeze,
-    Pause,
+    PresetSaved,
     Probe,
-    Resume,
     Rollback,
-    SaveCheckpoint,
     SavePreset,
-    SetK,
     SetLoss,
-    SetLR,
-    Step,
     Stop,
 )
 from gantui.ui.palette import palette_entries
+from gantui.ui.screens.confirm import ConfirmDialog
 from gantui.ui.screens.help import HelpScreen
 from gantui.ui.screens.loss_picker import LossPicker
-from gantui.ui.screens.preset_name import PresetNameDialog
+from gantui.ui.screens.preset_name import PresetNameDialog, valid_preset_name
 from gantui.ui.widgets.controls_panel import ControlsPanel
 from gantui.ui.widgets.event_log import EventLog
 from gantui.ui.widgets.run_header import RunHeader
@@ -55,115 +50,6 @@ def log_text(log: EventLog) -> str:
     return re.sub(r"\n {8}", " ", "\n".join(line.text.rstrip() for line in log.lines))
 
 
-class Notes:
-    """Records app.notify calls (the app's way of saying 'not now')."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def __call__(self, message, **kwargs) -> None:
-        self.messages.append(str(message))
-
-
-# ---------------------------------------------------------------- keys → commands
-def assert_commands(sent, expected) -> None:
-    """Same commands in the same order; learning rates (float products) compared with a tolerance."""
-    assert len(sent) == len(expected), sent
-    for got, want in zip(sent, expected, strict=True):
-        assert type(got) is type(want)
-        if isinstance(want, SetLR):
-            assert got.player == want.player and math.isclose(got.lr, want.lr, rel_tol=1e-12)
-        else:
-            assert got == want
-
-
-@run_async
-async def test_keys_send_commands_computed_from_the_reported_state_while_running():
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, status="running", k=3, lr_d=2e-4, lr_g=1e-3, frozen_d=False,
-                      frozen_g=True)
-        # Nothing is reported back between the keys, so each command comes from the same state.
-        await pilot.press("plus", "minus", "right_square_bracket", "left_square_bracket",
-                          "right_curly_bracket", "left_curly_bracket", "D", "G", "space", "o", "s", "u")
-        await pilot.pause()
-        assert_commands(controller.sent, [
-            SetK(4), SetK(2),  # k = 3 ± 1
-            SetLR("d", 4e-4), SetLR("d", 1e-4),  # lr_d = 2e-4 × 2 and × ½
-            SetLR("g", 2e-3), SetLR("g", 5e-4),  # lr_g = 1e-3 × 2 and × ½
-            Freeze("d", True),  # D trains: freeze it
-            Freeze("g", False),  # G is frozen: unfreeze it
-            Pause(),  # running: space pauses
-            Probe(), SaveCheckpoint(), Rollback(),
-        ])
-
-
-@run_async
-async def test_keys_while_paused_resume_and_step():
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, status="paused")
-        await pilot.press("n", "d", "g", "space")
-        await pilot.pause()
-        assert_commands(controller.sent, [Step("iteration"), Step("d"), Step("g"), Resume()])
-        controller.sent.clear()
-        controller.push(state_changed(run_state(status="failed")))
-        await pilot.pause()
-        await pilot.press("space")  # a failed run is paused: space resumes (after a rollback)
-        await pilot.pause()
-        assert controller.sent == [Resume()]
-
-
-@pytest.mark.parametrize("key", ["n", "d", "g"])
-@run_async
-async def test_stepping_while_running_sends_nothing_and_says_why(key):
-    app, controller = make_app()
-    app.notify = notes = Notes()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, status="running")
-        await pilot.press(key)
-        await pilot.pause()
-        assert controller.sent == []
-        assert any("paused" in m for m in notes.messages)
-
-
-@run_async
-async def test_k_never_goes_below_one():
-    app, controller = make_app()
-    app.notify = notes = Notes()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, k=1)
-        await pilot.press("minus")
-        await pilot.pause()
-        assert controller.sent == []
-        assert notes.messages
-
-
-@run_async
-async def test_keys_before_the_first_report_send_nothing():
-    app, controller = make_app()
-    app.notify = Notes()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("plus", "space", "right_square_bracket")
-        await pilot.pause()
-        assert controller.sent == []
-
-
-@run_async
-async def test_footer_says_pause_when_running_and_resume_when_paused():
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, status="running")
-
-        def footer_labels() -> str:
-            return " ".join(str(key.description) for key in app.query_one(Footer).query("FooterKey"))
-
-        assert "Pause" in footer_labels() and "Resume" not in footer_labels()
-        controller.push(state_changed(run_state(status="paused")))
-        await pilot.pause()
-        assert "Resume" in footer_labels() and "Pause" not in footer_labels()
-
-
 # ---------------------------------------------------------------- dialogs
 @run_async
 async def test_loss_picker_sends_setloss_for_the_chosen_entry_and_nothing_on_escape():
@@ -185,12 +71,23 @@ async def test_loss_picker_sends_setloss_for_the_chosen_entry_and_nothing_on_esc
         assert not isinstance(app.screen, LossPicker)
 
 
+@pytest.mark.parametrize(("name", "valid"), [
+    ("ring_2.v1", True), ("a" * 64, True), ("9lives", True),
+    ("../x", False), ("-rf", False), (".hidden", False), ("a" * 65, False), ("a b", False), ("é", False),
+])
+def test_the_dialog_accepts_exactly_the_names_the_preset_saver_accepts(name: str, valid: bool) -> None:
+    from gantui.presets import NAME_RE
+
+    assert valid_preset_name(name) is valid
+    assert (NAME_RE.fullmatch(name) is not None) is valid  # one rule, the saver's own
+
+
 @run_async
 async def test_preset_dialog_refuses_a_bad_name_and_sends_savepreset_for_a_good_one():
     app, controller = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, controller)
-        await pilot.press("p", *"../x", "enter")
+        await pilot.press("p", *"-x", "enter")
         await pilot.pause()
         assert controller.sent == []
         assert isinstance(app.screen, PresetNameDialog)
@@ -203,6 +100,23 @@ async def test_preset_dialog_refuses_a_bad_name_and_sends_savepreset_for_a_good_
 
 
 @run_async
+async def test_saving_under_a_bundled_presets_name_asks_first():
+    app, controller = make_app(bundled_presets=("ring8",))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("p", *"ring8", "enter")
+        await pilot.pause()
+        assert controller.sent == [] and isinstance(app.screen, ConfirmDialog)
+        assert "bundled preset" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert controller.sent == []
+        await pilot.press("p", *"ring8", "enter", "y")
+        await pilot.pause()
+        assert controller.sent == [SavePreset("ring8")]
+
+
+@run_async
 async def test_help_lists_every_key_and_closes():
     app, controller = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -212,29 +126,22 @@ async def test_help_lists_every_key_and_closes():
         assert isinstance(app.screen, HelpScreen)
         shown = {key for key, _ in app.screen.rows}
         for key in ("space", "n", "d", "g", "+ / -", "l", "[ / ]", "{ / }", "D / G", "o", "r", "s", "u", "p",
-                    "ctrl+p", "q", "?"):
-            assert key in shown
+                    "1 / 2 / 3", "0", "z / Z", "← / →", "home / end", "e", "y", "m", "tab", "x",
+                    "ctrl+p", "q", "ctrl+c", "?"):
+            assert key in shown, key
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        keys_section = readme[readme.index("### Keys"):readme.index("### Presets")]
+        for binding in app.BINDINGS:  # every binding is documented for the user (README's Keys)
+            key = {"plus": "+", "minus": "-", "left_square_bracket": "[", "right_square_bracket": "]",
+                   "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
+                   "left": "←", "right": "→"}.get(binding.key, binding.key)
+            assert f"`{key}`" in keys_section, binding.key
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
 
 
 # ---------------------------------------------------------------- the display shows what was reported
-@run_async
-async def test_controls_show_the_reported_k_not_the_requested_one():
-    app, controller = make_app()
-    async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller, k=3)
-        controls = app.query_one(ControlsPanel)
-        await pilot.press("plus")
-        await pilot.pause()
-        assert controller.sent == [SetK(4)]
-        assert re.search(r"^k +3 ", text_of(controls), re.M)  # asked for 4, nothing reported yet: still 3
-        controller.push(state_changed(run_state(k=7)))
-        await pilot.pause()
-        assert re.search(r"^k +7 ", text_of(controls), re.M)
-
-
 @run_async
 async def test_events_from_another_thread_reach_the_display():
     app, controller = make_app()
@@ -299,8 +206,8 @@ async def test_long_log_lines_wrap_within_the_panel_at_any_width():
             assert all(line.cell_length <= width for line in log.lines), size
             assert log.virtual_size.width <= width, size
             texts = [line.text for line in log.lines]
-            first = [i for i, text in enumerate(texts) if text.startswith("  5,000 saved")]
-            later = texts.index(next(t for t in texts if t.startswith("12,345,678 k = 2")))
+            first = [i for i, text in enumerate(texts) if text.startswith("  5,000 #1 saved")]
+            later = texts.index(next(t for t in texts if t.startswith("12,345,678 #2 k = 2")))
             assert first == [0] and all(t.startswith(" " * 8) for t in texts[1:later]), texts
             assert all(t.startswith(" " * 11) for t in texts[later + 1:]), texts  # under a wider step
             assert "".join(t.strip() for t in texts[:later]).endswith("periodic-0005000.pt")
@@ -343,7 +250,6 @@ async def test_preset_from_the_palette_restarts_after_confirming():
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot, controller)
         texts = [text for text, _cb, _help in palette_entries(app)]
-        assert f"Loss: hinge — {LOSSES['hinge']}" in texts
         assert all(f"Preset: {p}" in texts for p in PRESETS)
         callback = dict((t, cb) for t, cb, _h in palette_entries(app))["Preset: grid25"]
         callback()
@@ -357,14 +263,22 @@ async def test_preset_from_the_palette_restarts_after_confirming():
 
 
 @run_async
-async def test_palette_loss_entry_sends_setloss():
+async def test_palette_marks_the_current_loss_shows_each_description_and_lists_saved_presets():
     app, controller = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(pilot, controller)
-        callback = dict((t, cb) for t, cb, _h in palette_entries(app))[f"Loss: minimax — {LOSSES['minimax']}"]
-        callback()
+        await started(pilot, controller, loss="hinge")
+        entries = {text: (callback, help_text) for text, callback, help_text in palette_entries(app)}
+        assert "Loss: hinge  ● current" in entries and "Loss: minimax" in entries
+        helps = [entries[f"Loss: {name}" + ("  ● current" if name == "hinge" else "")][1] for name in LOSSES]
+        assert helps == list(LOSSES.values())  # each loss's own description, not one text 17 times
+        entries["Loss: minimax"][0]()
         await pilot.pause()
         assert controller.sent == [SetLoss("minimax")]
+        controller.push(PresetSaved(name="my-ring", path="/home/u/.config/gantui/presets/my-ring.toml"))
+        await pilot.pause()
+        texts = [text for text, _cb, _help in palette_entries(app)]
+        assert "Preset: my-ring  (saved this run)" in texts
+        assert "Plot: show gradient norms" in texts and "Plot: hide L_D, L_G" in texts
 
 
 @run_async

@@ -1,4 +1,5 @@
-"""MetricsHistory keeps memory flat and spikes visible; Markers keep the last interventions."""
+"""MetricsHistory keeps memory bounded, spikes visible and any window at screen resolution; Markers keep
+the last interventions, numbered, and forget a rolled-back future."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from gantui.protocol import Intervention, MetricsBatch, frozen_array
-from gantui.ui.history import Marker, Markers, MetricsHistory
+from gantui.protocol import Alert, Intervention, MetricsBatch, frozen_array
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 
 
 def batch(columns: tuple[str, ...], rows: list[list[float]] | np.ndarray) -> MetricsBatch:
@@ -17,11 +19,11 @@ def batch(columns: tuple[str, ...], rows: list[list[float]] | np.ndarray) -> Met
     return MetricsBatch(columns=columns, values=frozen_array(np.asarray(rows, dtype=np.float64)))
 
 
-LOSS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+LOSS = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0]
 
 
-def eight_rows_capacity_four(one_at_a_time: bool) -> MetricsHistory:
-    history = MetricsHistory(capacity=4)
+def ten_rows(one_at_a_time: bool) -> MetricsHistory:
+    history = MetricsHistory(capacity=4, levels=3)
     rows = [[step, value] for step, value in enumerate(LOSS)]
     if one_at_a_time:
         for row in rows:
@@ -32,28 +34,54 @@ def eight_rows_capacity_four(one_at_a_time: bool) -> MetricsHistory:
 
 
 @pytest.mark.parametrize("one_at_a_time", [False, True])
-def test_buckets_merge_pairwise_when_full(one_at_a_time: bool) -> None:
-    # By hand: rows 0..3 fill the 4 buckets (span 1). Row 4 finds them full: pairs merge into
-    # [0,1] [2,3] (span 2), and rows 4..7 fill [4,5] [6,7]. Per bucket (min, max) of LOSS:
-    # (1, 3), (1, 4), (5, 9), (2, 6). Steps: the last step of each bucket (1, 3, 5, 7) except the
-    # first point, at the first logged step 0.
-    history = eight_rows_capacity_four(one_at_a_time)
-    step, low, high = history.series("loss_d")
-    assert step.tolist() == [0, 3, 5, 7]
-    assert low.tolist() == [1, 1, 5, 2]
-    assert high.tolist() == [3, 4, 9, 6]
-    assert history.span == 2 and history.buckets == 4
-    assert len(history) == 8
-    assert history.latest("loss_d") == 6.0
-    assert history.latest("step") == 7.0
+def test_the_oldest_pairs_move_up_a_level_when_a_level_is_full(one_at_a_time: bool) -> None:
+    # By hand, capacity 4: rows 0..3 fill level 0. Row 4 makes 5: the oldest pair (0, 1) merges into
+    # level 1, leaving 2 3 4; rows 5 and 6 fill level 0 again (2..6 is 5: pair (2, 3) leaves); and so
+    # on: level 0 keeps the 4 newest rows 6..9, level 1 the pairs [0,1] [2,3] [4,5] — the same layout
+    # whether the rows come one by one or in one batch.
+    history = ten_rows(one_at_a_time)
+    w = history.window("loss_d")
+    assert w.x.tolist() == [0.5, 2.5, 4.5, 6, 7, 8, 9]  # a bucket's middle step
+    assert w.low.tolist() == [1, 1, 5, 2, 6, 5, 3]  # min(3, 1), min(4, 1), min(5, 9), then the rows
+    assert w.high.tolist() == [3, 4, 9, 2, 6, 5, 3]
+    assert w.counts.tolist() == [2, 2, 2, 1, 1, 1, 1]
+    assert w.mean.tolist() == [2, 2.5, 7, 2, 6, 5, 3]
+    assert len(history) == 10 and history.buckets == 7
+    assert history.latest("loss_d") == 3.0 and history.measured("loss_d") == (3.0, 9.0)
+    assert history.step_range() == (0.0, 9.0)
 
 
-def test_single_row_buckets_have_low_equal_high() -> None:
+def test_a_window_returns_only_the_buckets_that_overlap_it() -> None:
+    history = ten_rows(False)
+    assert history.window("loss_d", 3, 7).x.tolist() == [2.5, 4.5, 6, 7]  # [2,3] overlaps step 3
+    assert history.window("loss_d", 8.5, 100).x.tolist() == [9]
+    assert history.window("loss_d", 20, 30).x.size == 0
+    assert history.window("never_logged").x.size == 0
+
+
+def test_the_top_level_halves_in_place_so_memory_stays_bounded() -> None:
+    history = MetricsHistory(capacity=4, levels=2)
+    history.extend(batch(("step", "v"), [[s, s] for s in range(100)]))
+    assert history.buckets <= 2 * 4
+    w = history.window("v")
+    assert w.counts.sum() == 100 and len(history) == 100  # every row is in exactly one bucket
+    assert w.low.min() == 0 and w.high.max() == 99
+    assert (np.diff(w.x) > 0).all()
+
+
+def test_columns_that_appear_later_and_nan_values() -> None:
     history = MetricsHistory(capacity=10)
-    history.extend(batch(("step", "loss_g"), [[10, 0.5], [20, 0.7]]))
-    step, low, high = history.series("loss_g")
-    assert step.tolist() == [10, 20]
-    assert low.tolist() == high.tolist() == [0.5, 0.7]
+    history.extend(batch(("step", "loss_d"), [[0, 1.0], [1, 2.0]]))
+    # The probe appears at step 2; loss_d is NaN at step 3 (the column order differs too).
+    history.extend(batch(("jsd_probe", "step", "loss_d"), [[0.3, 2, 3.0], [math.nan, 3, math.nan]]))
+    w = history.window("jsd_probe")
+    assert w.x.tolist() == [2] and w.low.tolist() == [0.3] and w.high.tolist() == [0.3]
+    assert history.window("loss_d").x.tolist() == [0, 1, 2]  # the NaN row holds no loss_d
+    assert history.latest("loss_d") == 3.0  # the last *number*, not the NaN
+    assert history.measured("jsd_probe") == (0.3, 2.0)
+    assert math.isnan(history.latest("never_logged"))
+    assert history.has("jsd_probe") and not history.has("never_logged")
+    assert history.names == ("step", "loss_d", "jsd_probe")
 
 
 def test_version_moves_on_every_change_only() -> None:
@@ -64,37 +92,36 @@ def test_version_moves_on_every_change_only() -> None:
     history.extend(batch(("step", "k"), np.zeros((0, 2))))  # nothing added: no redraw needed
     assert v1 > v0 and history.version == v1
     history.clear()
-    assert history.version > v1 and len(history) == 0
-    assert history.series("k")[0].size == 0
+    assert history.version > v1 and len(history) == 0 and history.step_range() is None
 
 
-def test_columns_that_appear_later_and_nan_values() -> None:
-    history = MetricsHistory(capacity=10)
-    history.extend(batch(("step", "loss_d"), [[0, 1.0], [1, 2.0]]))
-    # The probe appears at step 2; loss_d is NaN at step 3 (the column order differs too).
-    history.extend(batch(("jsd_probe", "step", "loss_d"), [[0.3, 2, 3.0], [math.nan, 3, math.nan]]))
-    step, low, high = history.series("jsd_probe")
-    assert step.tolist() == [2] and low.tolist() == [0.3] and high.tolist() == [0.3]
-    assert history.series("loss_d")[0].tolist() == [0, 1, 2]  # the NaN row is dropped
-    assert history.latest("loss_d") == 3.0  # the last *number*, not the NaN
-    assert math.isnan(history.latest("never_logged"))
-    assert all(a.size == 0 for a in history.series("never_logged"))
-    assert history.names == ("step", "loss_d", "jsd_probe")
+def test_truncate_forgets_the_rows_after_a_step_and_the_latest_values_follow() -> None:
+    history = ten_rows(False)  # level 0: rows 6..9; level 1: [0,1] [2,3] [4,5]
+    history.truncate(6)
+    assert history.window("loss_d").x.tolist() == [0.5, 2.5, 4.5, 6]
+    assert history.measured("loss_d") == (2.0, 6.0)  # row 6 is a one-row bucket: its exact value
+    history.truncate(4)  # [4,5] straddles step 4: a bucket is never split, so it goes
+    assert history.window("loss_d").x.tolist() == [0.5, 2.5]
+    assert history.step_range() == (0.0, 3.0)
+    assert history.measured("loss_d") == (2.5, 3.0)  # the mean of the newest bucket left, (4 + 1) / 2
+    history.extend(batch(("step", "loss_d"), [[4, 7.0]]))  # the new branch continues from here
+    assert history.window("loss_d").x.tolist() == [0.5, 2.5, 4]
 
 
-def test_sparse_column_keeps_its_own_steps_through_merges() -> None:
-    # capacity 2: after 8 rows each bucket spans 4 rows ([0..3], [4..7]). A probe logged at steps 1
-    # and 6 only must plot at 1 and 6, not at its buckets' edges.
-    history = MetricsHistory(capacity=2)
-    rows = [[s, 0.1 if s in (1, 6) else math.nan] for s in range(8)]
-    history.extend(batch(("step", "jsd_probe"), rows))
-    assert history.span == 4
-    assert history.series("jsd_probe")[0].tolist() == [1, 6]
+def test_a_batch_from_an_earlier_step_replaces_the_abandoned_branch() -> None:
+    """The trainer re-sends a branch (after a rollback): nothing after its first step is drawn twice."""
+    history = ten_rows(False)
+    history.extend(batch(("step", "loss_d"), [[7, 0.5], [8, 0.25]]))
+    w = history.window("loss_d")
+    assert w.x.tolist() == [0.5, 2.5, 4.5, 6, 7, 8]
+    assert w.low.tolist()[-2:] == [0.5, 0.25]
+    history.extend(batch(("step", "loss_d"), [[s, 1.0] for s in range(3)]))  # the whole kept history
+    assert history.window("loss_d").x.tolist() == [0, 1, 2]
 
 
-def test_ten_million_rows_stay_bounded_and_keep_the_spike() -> None:
+def test_ten_million_rows_stay_bounded_keep_the_spike_and_the_newest_windows_at_full_resolution() -> None:
     rng = np.random.default_rng(1)
-    capacity, rows_per_batch, batches = 2000, 1000, 10_000
+    capacity, rows_per_batch, batches = 1000, 10_000, 1000
     spike_step = int(rng.integers(0, rows_per_batch * batches))
     columns = ("step", "loss_d", "loss_g", "jsd_probe")
     losses = rng.random((rows_per_batch, 2))  # in [0, 1): the spike of 1e6 is far above
@@ -112,32 +139,44 @@ def test_ten_million_rows_stay_bounded_and_keep_the_spike() -> None:
             values[spike_step % rows_per_batch, 2] = 1e6
         history.extend(MetricsBatch(columns=columns, values=values))
     seconds = time.process_time() - start
-    print(f"\n10M rows into MetricsHistory: {seconds:.2f} s CPU")
+    print(f"\n10M rows into MetricsHistory: {seconds:.2f} s CPU, {history.buckets} buckets, "
+          f"{history.nbytes / 2**20:.1f} MiB")
 
-    assert len(history) == rows_per_batch * batches
-    assert history.buckets <= capacity
-    for array in (history._min, history._max, history._last, history._step_lo, history._step_hi):
-        assert len(array) <= capacity
-    step, low, high = history.series("loss_g")
-    assert high.max() == 1e6
-    # The spike's bucket is plotted at that bucket's last step: at most one span after the spike.
-    spike_x = step[np.argmax(high)]
-    assert spike_step <= spike_x < spike_step + history.span
-    assert (np.diff(step) > 0).all()
-    assert step[0] == 0 and step[-1] == rows_per_batch * batches - 1
-    assert low.min() == losses[:, 1].min()
+    total = rows_per_batch * batches
+    assert len(history) == total
+    assert history.buckets <= history.max_levels * capacity
+    w = history.window("loss_g")
+    assert w.high.max() == 1e6 and w.low.min() == losses[:, 1].min()
+    assert w.counts.sum() == total  # every row in exactly one bucket
+    assert (np.diff(w.x) > 0).all() and history.step_range() == (0, total - 1)
     assert history.latest("loss_g") == losses[-1, 1]
-    assert history.series("jsd_probe")[1].tolist() == [0.2] * len(history.series("jsd_probe")[1])
-    assert seconds < 30  # a few seconds normally (about 1 s here); catches an O(n^2) slip
+    assert set(history.window("jsd_probe").mean.round(12).tolist()) == {0.2}
+    # The newest 1k rows one bucket each; the last 100k still at least 150 columns' worth.
+    assert history.window("loss_g", total - 1000, total).x.size == 1000
+    assert history.window("loss_g", total - 100_000, total).x.size >= 150
+    assert seconds < 60  # about 5 s here; catches an O(n^2) slip
 
 
-def test_markers_keep_the_last_ones_in_order() -> None:
+def test_markers_are_numbered_and_keep_the_last_ones() -> None:
     markers = Markers(maxlen=3)
     for step, kind in [(10, "pause"), (20, "k"), (30, "loss"), (40, "lr_d")]:
-        markers.add(Intervention(step=step, t=0.0, kind=kind, detail=f"{kind} at {step}"))
+        markers.add_intervention(Intervention(step=step, t=0.0, kind=kind, detail=f"{kind} at {step}",
+                                              label="hinge" if kind == "loss" else ""))
     assert len(markers) == 3
-    assert [m.step for m in markers] == [20, 30, 40]  # the oldest was dropped
-    assert markers.in_range(25, 40) == [Marker(30, "loss", "loss at 30"), Marker(40, "lr_d", "lr_d at 40")]
-    assert markers.in_range(0, 15) == []
-    step, kind, detail = markers.in_range(20, 20)[0]
-    assert (step, kind, detail) == (20, "k", "k at 20")
+    assert [(m.number, m.step, m.label) for m in markers] == [(2, 20, "k"), (3, 30, "hinge"), (4, 40, "lr_d")]
+    assert [m.step for m in markers.in_range(25, 40)] == [30, 40]
+    alert = markers.add_alert(Alert(step=50, t=0.0, rule="d_wins", title="D wins", message="D(x) 0.99"))
+    assert alert is not None and (alert.number, alert.kind, alert.label) == (5, "alert", "D wins")
+
+
+def test_after_a_rollback_markers_are_forgotten_and_the_re_sent_ones_not_added_twice() -> None:
+    markers = Markers()
+    events = [Intervention(step=s, t=0.0, kind="k", detail=f"k {s}") for s in (10, 20, 30)]
+    for event in events:
+        markers.add_intervention(event)
+    markers.truncate(20)
+    assert [m.step for m in markers] == [10, 20]
+    assert markers.add_intervention(events[0]) is None and markers.add_intervention(events[1]) is None
+    again = markers.add_intervention(Intervention(step=20, t=0.0, kind="rollback", detail="to 20"))
+    assert again is not None and again.number == 4  # numbers are never reused
+    assert [m.step for m in markers] == [10, 20, 20]

@@ -4,8 +4,9 @@ Data flow: the controller's trainer thread calls :meth:`GanApp.sink`, which post
 :class:`EngineEvent` onto the app's loop (``post_message`` is thread-safe: it uses
 ``loop.call_soon_threadsafe`` from another thread, and returns False once the app is closing).
 Metrics only go into the bounded history; a timer at ``refresh_hz`` redraws the plots when the
-history changed, no more often than ``plot_budget`` allows (see :meth:`GanApp.plot_tick`). Keys send
-commands computed from the last *reported* state (see ``intents``).
+history changed, no more often than ``plot_budget`` allows (see :meth:`GanApp.plot_tick`). Keys that
+steer the run live in ``steering`` (they send relative commands); keys that change the view live in
+``viewing`` (they change ``self.view``, never the run).
 """
 
 from __future__ import annotations
@@ -22,93 +23,108 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Static
 
 from gantui.protocol import (
-    Command,
+    Alert,
     Event,
     Failure,
     Finished,
+    HistoryReset,
+    HostStats,
     ImageSamples,
     Intervention,
     MetricsBatch,
     Notice,
-    Probe,
-    Rollback,
+    PresetSaved,
+    Progress,
     RunState,
-    SaveCheckpoint,
-    SavePreset,
-    SetLoss,
     StateChanged,
-    Step,
-    Stop,
     ToySamples,
 )
-from gantui.ui import intents, keys
+from gantui.ui import keys
+from gantui.ui.clock import RunClock
 from gantui.ui.controller import Controller
-from gantui.ui.history import Markers, MetricsHistory
+from gantui.ui.history import MetricsHistory
+from gantui.ui.markers import Markers
 from gantui.ui.messages import EngineEvent
 from gantui.ui.palette import GanCommands
-from gantui.ui.plot_specs import PLOTS
 from gantui.ui.render import resolve_color_system
-from gantui.ui.screens.confirm import ConfirmDialog
 from gantui.ui.screens.help import HelpScreen
-from gantui.ui.screens.loss_picker import LossPicker
-from gantui.ui.screens.preset_name import PresetNameDialog
+from gantui.ui.steering import INTERRUPTED, QUIT_TIMEOUT_S, RunResult, Steering
 from gantui.ui.terminal import set_output_color_system
-from gantui.ui.widgets.controls_panel import ControlsPanel, ToyReadout
+from gantui.ui.view import Frame, ViewState
+from gantui.ui.viewing import Viewing
+from gantui.ui.widgets.compact_view import CompactView
+from gantui.ui.widgets.controls_panel import ControlsPanel, Measured, ToyReadout
 from gantui.ui.widgets.event_log import EventLog
-from gantui.ui.widgets.metric_plot import MetricPlot
-from gantui.ui.widgets.run_header import RunHeader
+from gantui.ui.widgets.plot_area import PlotArea
+from gantui.ui.widgets.run_header import HeaderFigures, RunHeader
 from gantui.ui.widgets.samples_panel import SamplesPanel
+from gantui.ui.widgets.status_line import StatusLine
+from gantui.ui.widgets.view_bar import ViewBar
 
-__all__ = ["MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
+__all__ = ["COMPACT_BELOW", "INTERRUPTED", "MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
 
-RunResult = tuple[str, str] | None  # None, or ("restart", preset_name)
+
+MIN_SIZE = (60, 16)
+COMPACT_BELOW = (90, 28)  # narrower or shorter than this: sparklines and numbers instead of plots
 
 
 class PlotInputs(NamedTuple):
-    """What the plots show. Sizes too: a plot drawn before the layout settled (or before a resize)
-    has the wrong columns. Everything after ``history`` changes only when the user does something."""
+    """What the plots show. Everything after ``history`` changes only when the user does something
+    (or the layout does: a plot drawn before a resize has the wrong columns)."""
 
     history: int
     markers: int
+    view: int
     loss: str
     critic: bool
-    sizes: tuple[object, ...]
-
-MIN_SIZE = (60, 16)
-QUIT_TIMEOUT_S = 10.0
+    compact: bool
+    layout: tuple[object, ...]
 
 
-class GanApp(App[RunResult]):
-    """Watch a GAN train and steer it. ``run()`` returns None, or ``("restart", preset)``."""
+class GanApp(Steering, Viewing, App[RunResult]):
+    """Watch a GAN train and steer it. ``run()`` returns None, ``("restart", preset)`` or INTERRUPTED."""
 
     CSS_PATH = "app.tcss"
     TITLE = "gantui"
     BINDINGS = keys.BINDINGS
     COMMANDS = App.COMMANDS | {GanCommands}
+    ALLOW_IN_MAXIMIZED_VIEW = "#top, Footer"  # a maximised panel keeps the header and the footer
     # Screen classes for app.tcss: below MIN_SIZE only a "too small" line shows; -wide/-tall get more room.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-too-narrow"), (MIN_SIZE[0], "-normal"), (120, "-wide")]
+        (0, "-too-narrow"), (MIN_SIZE[0], "-narrow"), (COMPACT_BELOW[0], "-normal"), (120, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-too-short"), (MIN_SIZE[1], "-short"), (36, "-tall")]
+        (0, "-too-short"), (MIN_SIZE[1], "-short"), (COMPACT_BELOW[1], "-medium"), (36, "-tall")]
 
     run_state: reactive[RunState | None] = reactive(None, bindings=True)
 
     def __init__(self, controller: Controller, *, losses: Mapping[str, str], presets: Sequence[str] = (),
-                 colors: str = "auto", refresh_hz: float = 2.0, history: int = 2000,
-                 plot_budget: float = 0.1) -> None:
+                 bundled_presets: Sequence[str] = (), plots: Sequence[str] = (), colors: str = "auto",
+                 refresh_hz: float = 2.0, history: int = 2000, plot_budget: float = 0.1) -> None:
+        """``presets``: every preset name; ``bundled_presets``: those shipped with gantui (saving under
+        one of those names is confirmed first); ``plots``: plot ids or metric columns shown from the
+        start besides the defaults; ``history``: buckets per level of the history (halved: see
+        ``MetricsHistory``)."""
         super().__init__()
         self.controller = controller
         self.losses = dict(losses)
-        self.presets = tuple(presets)
+        self.presets = list(presets)
+        self.bundled_presets = frozenset(bundled_presets)
+        self.saved_presets: set[str] = set()
+        self.initial_plots = tuple(plots)
         self.refresh_hz = min(max(refresh_hz, 0.2), 5.0)
         self.plot_budget = min(max(plot_budget, 0.01), 1.0)
         self.color_system = resolve_color_system(colors, os.environ)
         if colors != "auto" or "TEXTUAL_COLOR_SYSTEM" not in os.environ:
             set_output_color_system(self.console, self.color_system)
-        self.history = MetricsHistory(capacity=history)
+        self.history = MetricsHistory(capacity=max(history // 2, 2))
         self.markers = Markers()
+        self.view = ViewState()
+        self.clock = RunClock()
         self.failure = ""  # the message of the last Failure, until the trainer reports another status
+        self.progress: Progress | None = None
         self.n_modes = 0
+        self.k_in_flight = 0  # ChangeK deltas sent since the last StateChanged (see steering)
+        self.interrupted = False  # ctrl+c asked to quit (run() returns INTERRUPTED)
         self._drawn: PlotInputs | None = None  # what the plots last showed (see refresh_plots)
         self._next_history_draw = 0.0  # monotonic time before which new rows alone do not redraw
         self._quitting = False
@@ -118,11 +134,14 @@ class GanApp(App[RunResult]):
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
-        yield RunHeader(id="header")
+        with Vertical(id="top"):
+            yield RunHeader(id="header")
+            yield StatusLine(id="status")
         with Container(id="dashboard"):
-            with Vertical(id="plots"):
-                for spec in PLOTS:
-                    yield MetricPlot(spec)
+            with Vertical(id="main"):
+                yield ViewBar(id="view-bar")
+                yield PlotArea(shown=self.initial_plots, id="plots")
+                yield CompactView(id="compact")
             with Vertical(id="side"):
                 yield ControlsPanel(id="controls")
                 yield SamplesPanel(color_system=self.color_system, id="samples")
@@ -133,14 +152,28 @@ class GanApp(App[RunResult]):
     def on_mount(self) -> None:
         # Keep the widgets: App.query_one searches the *active* screen, which is a modal while one is open.
         self.header = self.query_one(RunHeader)
+        self.status_line = self.query_one(StatusLine)
+        self.view_bar = self.query_one(ViewBar)
+        self.plot_area = self.query_one(PlotArea)
+        self.compact_view = self.query_one(CompactView)
         self.controls = self.query_one(ControlsPanel)
         self.samples = self.query_one(SamplesPanel)
         self.event_log = self.query_one(EventLog)
-        self.plots = list(self.query(MetricPlot))
         self.plot_timer = self.set_interval(1.0 / self.refresh_hz, self.plot_tick, name="plot-refresh")
         self._show_state()
         self.refresh_plots()
         self.controller.start(self.sink)
+
+    @property
+    def plots(self):
+        """The plot widgets on screen, top to bottom."""
+        return self.plot_area.plots
+
+    @property
+    def compact(self) -> bool:
+        """Too small for readable plots: the compact view (sparklines and numbers) shows instead."""
+        width, height = self.size
+        return width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
 
     def on_unmount(self) -> None:
         if not self._stop_sent:  # an exit that did not go through quit: still end the trainer
@@ -161,18 +194,40 @@ class GanApp(App[RunResult]):
         log = self.event_log
         if isinstance(event, MetricsBatch):
             self.history.extend(event)  # drawn by the refresh timer, never here
+            self.clock.rows(event)
         elif isinstance(event, StateChanged):
             if event.state.status != "failed":
                 self.failure = ""
+            self.k_in_flight = 0
             self.run_state = event.state
+            self._show_state()
+        elif isinstance(event, HostStats):
+            self.clock.host(event)
+            self.status_line.host(event)
             self._show_state()
         elif isinstance(event, (ImageSamples, ToySamples)):
             if isinstance(event, ToySamples):
                 self.n_modes = len(event.modes)
             self.samples.show(event)
         elif isinstance(event, Intervention):
-            self.markers.add(event)
-            log.intervention(event)
+            marker = self.markers.add_intervention(event)
+            if marker is not None:  # None: a marker the trainer re-sent after a rollback
+                log.intervention(event, marker)
+        elif isinstance(event, Alert):
+            self.status_line.alert(event)
+            log.alert(event, self.markers.add_alert(event) if event.active else None)
+        elif isinstance(event, HistoryReset):
+            self.history.truncate(event.step)
+            self.markers.truncate(event.step)
+            self.clock.rewind(event.step)
+            log.reset(event)
+        elif isinstance(event, PresetSaved):
+            self.saved_presets.add(event.name)
+            if event.name not in self.presets:
+                self.presets.append(event.name)
+        elif isinstance(event, Progress):
+            self.progress = event if event.done < event.total else None
+            self._show_state()
         elif isinstance(event, Notice):
             log.notice(event)
         elif isinstance(event, Failure):
@@ -191,11 +246,25 @@ class GanApp(App[RunResult]):
         else:
             self._show_state(note="finished: q quits")
 
+    def logged(self) -> tuple[float, float] | None:
+        """(first, last) step the plots can show: the rows kept, up to the step the trainer is at now
+        (paused after the last row, a pause marker is still on the plots)."""
+        span = self.history.step_range()
+        if span is None:
+            return None
+        now = max(self.clock.step, self.run_state.step if self.run_state else -1)
+        return span[0], max(span[1], float(now))
+
+    def current_loss(self) -> str:
+        return self.run_state.loss if self.run_state else ""
+
     # ---------------------------------------------------------------- drawing
     def _plot_inputs(self) -> PlotInputs:
-        state = self.run_state
-        return PlotInputs(self.history.version, self.markers.version, state.loss if state else "",
-                          state.critic if state else False, tuple(p.size for p in self.plots))
+        state, compact = self.run_state, self.compact
+        layout = (self.compact_view.size,) if compact else self.plot_area.sizes()
+        return PlotInputs(self.history.version, self.markers.version, self.view.version,
+                          state.loss if state else "", state.critic if state else False, compact,
+                          (self.screen_stack[0].maximized, *layout))
 
     def plot_tick(self) -> None:
         """The refresh timer: the header every tick; the plots when they changed, within the budget.
@@ -203,8 +272,12 @@ class GanApp(App[RunResult]):
         The UI thread shares the interpreter lock with the trainer, so its CPU time is the trainer's
         loss. plotext draws in pure Python (tens of ms per plot on a large terminal), so new rows
         alone redraw the plots at most once per (last redraw's CPU time / ``plot_budget``) seconds.
-        A marker, a loss switch or a resize is drawn at the next tick regardless: it answers the user.
+        A marker, a view change, a loss switch or a resize is drawn at the next tick regardless: it
+        answers the user.
         """
+        self.plot_area.window = self.view.range(self.logged())
+        if self.plot_area.sync(self.history):  # a plot appears (its metric arrived) or goes
+            self._drawn = None
         inputs = self._plot_inputs()
         user_change = self._drawn is None or inputs[1:] != self._drawn[1:]
         if user_change or (inputs != self._drawn and time.monotonic() >= self._next_history_draw):
@@ -213,40 +286,47 @@ class GanApp(App[RunResult]):
             self._show_state()
 
     def refresh_plots(self) -> None:
-        """Redraw the plots now if the history, markers, loss or a plot size changed since the last draw."""
+        """Redraw the plots (or the compact view) now if anything they show changed since the last draw."""
+        self.plot_area.window = self.view.range(self.logged())
+        self.plot_area.sync(self.history)
         drawn = self._plot_inputs()
         if drawn == self._drawn:
             self._show_state()
             return
         self._drawn = drawn
+        logged = self.logged()
+        frame = Frame(self.view.range(logged), drawn.loss, drawn.critic, self.view.smoothing, self.view.log)
         start = time.thread_time()
-        for plot in self.plots:
-            plot.redraw(self.history, self.markers, drawn.loss, drawn.critic)
+        if drawn.compact:
+            self.compact_view.redraw(self.history, self.markers, frame, self.plot_area.listed(self.history))
+            rendered = 0.0
+        else:
+            self.plot_area.redraw(self.history, self.markers, frame)
+            rendered = self.plot_area.render_seconds
+        self.view_bar.show(self.view, logged)
         # Renders happen later, in the compositor: the last ones stand in for the coming ones.
-        cost = time.thread_time() - start + sum(plot.render_seconds for plot in self.plots)
+        cost = time.thread_time() - start + rendered
         self._next_history_draw = time.monotonic() + cost / self.plot_budget
         self._show_state()
 
     def _show_state(self, note: str = "") -> None:
-        latest = self.history.latest
+        state = self.run_state
         if self._quitting and not note:
             note = "saving final checkpoint…"
-        self.header.show(self.run_state, step=latest("step"), t=latest("t"),
-                                       steps_per_sec=latest("steps_per_sec"), failure=self.failure, note=note)
-        toy = ToyReadout(modes=latest("modes"), n_modes=self.n_modes, hq=latest("hq"),
-                         jsd_true=latest("jsd_true"), jsd_probe=latest("jsd_probe"))
-        self.controls.show(self.run_state, toy)
+        if not note and self.progress is not None:
+            p = self.progress
+            note = f"{p.task} {p.done}/{p.total}" + (f", {p.seconds_left:.0f} s left" if p.seconds_left >= 0
+                                                      else "")
+        running_on = state is not None and state.status in ("running", "paused")
+        figures = HeaderFigures(step=self.clock.step, elapsed=self.clock.elapsed(running_on=running_on),
+                                rate=self.clock.rate, memory=self.status_line.stats is None)
+        self.header.show(state, figures, failure=self.failure, note=note)
+        measured = {name: Measured(*self.history.measured(name)) for name in ("modes", "hq", "jsd_true",
+                                                                              "jsd_probe")}
+        toy = ToyReadout(current=self.history.measured("step")[1], n_modes=self.n_modes, **measured)
+        self.controls.show(state, toy)
 
-    # ---------------------------------------------------------------- commands out
-    def send_command(self, command: Command) -> None:
-        """Queue ``command`` for the trainer; the display changes only when the trainer reports back."""
-        self.controller.send(command)
-
-    def _state(self) -> RunState | None:
-        if self.run_state is None:
-            self.notify("waiting for the trainer to report its state", severity="warning")
-        return self.run_state
-
+    # ---------------------------------------------------------------- the keys that are neither
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Space is bound to pause and to resume: enable the one that fits the reported status.
 
@@ -259,98 +339,8 @@ class GanApp(App[RunResult]):
             return status in ("paused", "failed")
         return True
 
-    def action_pause(self) -> None:
-        if (state := self._state()) is None:
-            return
-        if state.status == "finished":
-            self.notify("the run has finished: q quits", severity="warning")
-            return
-        self.send_command(intents.pause_or_resume(state))
-
-    action_resume = action_pause
-    action_pause_or_resume = action_pause
-
-    def action_step(self, kind: str) -> None:
-        if (state := self._state()) is None:
-            return
-        if state.status != "paused":
-            self.notify("stepping works while paused: press space first", severity="warning")
-            return
-        self.send_command(Step(kind))  # type: ignore[arg-type]
-
-    def action_k(self, delta: int) -> None:
-        if (state := self._state()) is None:
-            return
-        if (command := intents.k_changed(state, delta)) is None:
-            self.notify("k is already 1: at least one D-step per G-step", severity="warning")
-        else:
-            self.send_command(command)
-
-    def action_lr(self, player: str, factor: float) -> None:
-        if (state := self._state()) is not None:
-            self.send_command(intents.lr_scaled(state, player, factor))  # type: ignore[arg-type]
-
-    def action_freeze(self, player: str) -> None:
-        if (state := self._state()) is not None:
-            self.send_command(intents.freeze_toggle(state, player))  # type: ignore[arg-type]
-
-    def action_probe(self) -> None:
-        self.send_command(Probe())
-
-    def action_save_checkpoint(self) -> None:
-        self.send_command(SaveCheckpoint())
-
-    def action_rollback(self) -> None:
-        self.send_command(Rollback())
-
     def action_toggle_real(self) -> None:
         self.samples.toggle_real()
 
-    def action_pick_loss(self) -> None:
-        current = self.run_state.loss if self.run_state else ""
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.send_command(SetLoss(name))
-
-        self.push_screen(LossPicker(self.losses, current), chosen)
-
-    def action_save_preset(self) -> None:
-        self.push_screen(PresetNameDialog(), lambda name: name and self.send_command(SavePreset(name)))
-
     def action_help(self) -> None:
         self.push_screen(HelpScreen(keys.HELP_ROWS))
-
-    def ask_restart(self, preset: str) -> None:
-        """From the palette: confirm, then end this run and return ``("restart", preset)`` from run()."""
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._result = ("restart", preset)
-                self.action_quit()
-
-        self.push_screen(ConfirmDialog(f"End this run (saving a checkpoint) and start preset '{preset}'?"),
-                         answered)
-
-    # ---------------------------------------------------------------- quitting
-    def _send_stop(self) -> None:
-        self._stop_sent = True
-        self.send_command(Stop(save=True))
-
-    def action_quit(self) -> None:  # type: ignore[override]
-        """First q: stop with a final checkpoint and wait for Finished; q again (or no trainer): exit now."""
-        if self._quitting or self._finished:
-            self.exit(self._result)
-            return
-        self._quitting = True
-        self._send_stop()
-        self.event_log.note("saving final checkpoint…")
-        self._show_state()
-        self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
-
-    def quit_timed_out(self) -> None:
-        """The trainer did not report Finished in time: leave anyway, and say so."""
-        if not self.is_running or self._finished:
-            return
-        self.exit(self._result, message=f"gantui: the trainer did not finish within {QUIT_TIMEOUT_S:.0f} s "
-                                        "of the stop request; the final checkpoint may be missing.")

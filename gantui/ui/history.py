@@ -1,84 +1,197 @@
-"""What the dashboard remembers of a run: metric rows in fixed memory, and intervention markers.
+"""What the dashboard remembers of a run: metric rows in bounded memory, at every zoom level.
 
-A run logs rows for hours; the dashboard must not grow with it. ``MetricsHistory`` keeps at most
-``capacity`` *buckets*; each bucket summarises a run of consecutive rows by, per column, the
-minimum, the maximum and the last value (and the step of that last value). When every bucket is in
-use, neighbouring pairs merge (half as many buckets, each covering twice as many rows) and new rows
-fill buckets of the doubled span. Because min and max survive merging, a one-step spike in a loss
-stays on the plot however long the run gets; only its exact step blurs to its bucket.
+A run logs rows for hours; the dashboard must not grow with it, yet it must answer any window the
+user zooms to (the last thousand iterations, or the whole run) at screen resolution. The store is an
+*exponential histogram*: level 0 holds the newest rows one per bucket; when a level is full, its two
+oldest buckets merge into one bucket of the next level, so level j holds buckets of 2**j rows and
+older rows are kept more coarsely (a bucket at age ``a`` rows spans about ``a / (2 * capacity)``
+rows). Every row is in exactly one bucket. A window of ``R`` rows ending ``a`` rows ago gets about
+``R * capacity / a`` buckets: the newest windows at full resolution, older ones more coarsely.
+The top level never passes buckets on; when it is full its oldest buckets merge in place, so memory
+is bounded by ``levels * capacity`` buckets however long the run.
+
+Each bucket keeps, per column, the minimum, the maximum, the sum and the count of its numbers, and
+the first and last step of its rows: min and max survive merging (a one-step spike in a loss stays on
+the plot however long the run gets), and sum / count give the mean that smoothing needs.
+
+A rollback (``truncate``) forgets every row after a step; a batch whose first step is before the
+newest kept step is taken as the trainer re-sending a branch and truncates first, so the plots never
+draw an abandoned future.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
-from gantui.protocol import Intervention, MetricsBatch
+from gantui.protocol import MetricsBatch
 
-__all__ = ["Marker", "Markers", "MetricsHistory"]
+__all__ = ["LEVELS", "MetricsHistory", "Window"]
+
+LEVELS = 12  # levels of the histogram: exact to capacity * (2**LEVELS - 1) rows, merged in place beyond
 
 
-class _Summary(NamedTuple):
-    """Per-bucket aggregates of a block of rows (arrays with one row per bucket)."""
+class _Block(NamedTuple):
+    """Consecutive buckets, oldest first: per-column aggregates (k, columns), per-bucket steps (k,)."""
 
-    mins: np.ndarray  # (k, columns)
+    mins: np.ndarray
     maxs: np.ndarray
-    lasts: np.ndarray  # last non-NaN value per column
-    last_steps: np.ndarray  # the step of that value
-    first_steps: np.ndarray  # the step of the first non-NaN value per column
-    step_lo: np.ndarray  # (k,)
+    sums: np.ndarray  # 0 where a bucket holds no number of that column
+    counts: np.ndarray
+    step_lo: np.ndarray
     step_hi: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.step_lo.size)
+
+    def part(self, s: slice) -> _Block:
+        return _Block(*(a[s] for a in self))
+
+    def then(self, other: _Block) -> _Block:
+        return _Block(*(np.concatenate([a, b]) for a, b in zip(self, other, strict=True)))
 
 
-def _summarise(block: np.ndarray, steps: np.ndarray, span: int) -> _Summary:
-    """Aggregate ``block`` (rows, columns) in consecutive groups of ``span`` rows (the last may be short)."""
-    rows = len(block)
-    starts = np.arange(0, rows, span)
-    ends = np.r_[starts[1:], rows]
-    missing = np.isnan(block)
-    row = np.arange(rows)[:, None]
-    last_row = np.maximum.reduceat(np.where(missing, -1, row), starts, axis=0)  # -1: no number
-    first_row = np.minimum.reduceat(np.where(missing, rows, row), starts, axis=0)  # rows: no number
-    has = last_row >= 0
-    last_row, first_row = np.maximum(last_row, 0), np.minimum(first_row, rows - 1)
-    lasts = np.where(has, np.take_along_axis(block, last_row, axis=0), np.nan)
-    return _Summary(np.fmin.reduceat(block, starts, axis=0), np.fmax.reduceat(block, starts, axis=0),
-                    lasts, np.where(has, steps[last_row], np.nan), np.where(has, steps[first_row], np.nan),
-                    steps[starts], steps[ends - 1])
+def _rows_block(values: np.ndarray, steps: np.ndarray) -> _Block:
+    """One bucket per row."""
+    missing = np.isnan(values)
+    ones = np.ones(len(steps))
+    return _Block(values, values, np.where(missing, 0.0, values), (~missing).astype(np.float64),
+                  steps, steps, ones)
+
+
+def _merge_pairs(b: _Block) -> _Block:
+    """Buckets 0+1, 2+3, ... of an even-length block."""
+    e, o = slice(0, None, 2), slice(1, None, 2)
+    return _Block(np.fmin(b.mins[e], b.mins[o]), np.fmax(b.maxs[e], b.maxs[o]), b.sums[e] + b.sums[o],
+                  b.counts[e] + b.counts[o], b.step_lo[e], b.step_hi[o], b.rows[e] + b.rows[o])
+
+
+def _squeeze(b: _Block, capacity: int) -> _Block:
+    """Halve ``b`` (merge every pair; an odd newest bucket stays) until it fits in ``capacity``.
+
+    Merging all pairs, not just the oldest, keeps the top level's buckets of similar spans.
+    """
+    while b.size > capacity:
+        even = b.size - b.size % 2
+        b = _merge_pairs(b.part(slice(0, even))).then(b.part(slice(even, None)))
+    return b
+
+
+class _Level:
+    """A ring of at most ``capacity`` buckets of one level, oldest first."""
+
+    def __init__(self, capacity: int, width: int) -> None:
+        self.capacity = capacity
+        self.head = 0
+        self.n = 0
+        self._order: tuple[int, int, np.ndarray] | None = None  # (head, n, positions): reads reuse it
+        nan = np.full((capacity, width), np.nan)
+        zero = np.zeros((capacity, width))
+        self.data = _Block(nan, nan.copy(), zero, zero.copy(), np.zeros(capacity), np.zeros(capacity),
+                           np.zeros(capacity))
+
+    def add_column(self) -> None:
+        cap = self.capacity
+        mins, maxs, sums, counts, *steps = self.data
+        grow_nan, grow_zero = np.full((cap, 1), np.nan), np.zeros((cap, 1))
+        self.data = _Block(np.hstack([mins, grow_nan]), np.hstack([maxs, grow_nan]),
+                           np.hstack([sums, grow_zero]), np.hstack([counts, grow_zero]), *steps)
+
+    def order(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Ring positions of buckets ``start:stop``, oldest first."""
+        if start == 0 and stop is None:
+            if self._order is None or self._order[:2] != (self.head, self.n):
+                self._order = (self.head, self.n, (self.head + np.arange(self.n)) % self.capacity)
+            return self._order[2]
+        stop = self.n if stop is None else stop
+        return (self.head + np.arange(start, stop)) % self.capacity
+
+    def block(self, start: int = 0, stop: int | None = None) -> _Block:
+        idx = self.order(start, stop)
+        return _Block(*(a[idx] for a in self.data))
+
+    def _write(self, b: _Block) -> None:
+        pos = (self.head + self.n + np.arange(b.size)) % self.capacity
+        for array, values in zip(self.data, b, strict=True):
+            array[pos] = values
+        self.n += b.size
+
+    def push(self, b: _Block, *, top: bool) -> _Block | None:
+        """Append ``b`` (newer than every bucket here); return the merged overflow for the next level."""
+        if self.n + b.size <= self.capacity:
+            self._write(b)
+            return None
+        if top:
+            merged = _squeeze(self.block().then(b), self.capacity)
+            self.head = self.n = 0
+            self._write(merged)
+            return None
+        excess = self.n + b.size - self.capacity
+        excess += excess % 2  # whole pairs leave
+        old = min(excess, self.n)
+        # Merge the leaving buckets part by part: concatenating a large batch first would copy it twice.
+        merged = _merge_pairs(self.block(0, old - old % 2))
+        taken = excess - old
+        if old % 2:  # a pair made of our newest leaving bucket and the batch's first
+            merged = merged.then(_merge_pairs(self.block(old - 1, old).then(b.part(slice(0, 1)))))
+            merged = merged.then(_merge_pairs(b.part(slice(1, taken))))
+        elif taken:
+            merged = merged.then(_merge_pairs(b.part(slice(0, taken))))
+        self.head = (self.head + old) % self.capacity
+        self.n -= old
+        self._write(b.part(slice(taken, None)))
+        return merged
+
+    def keep_until(self, step: float) -> None:
+        """Forget the buckets holding any row after ``step`` (a bucket is never split)."""
+        if self.n:
+            hi = self.data.step_hi[self.order()]
+            self.n = int(np.searchsorted(hi, step, side="right"))
+
+
+class Window(NamedTuple):
+    """The buckets of one column inside a step window, oldest first (only buckets with a number)."""
+
+    x: np.ndarray  # each bucket's middle step
+    low: np.ndarray
+    high: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sums / self.counts
+
+
+def _empty_window() -> Window:
+    return Window(*(np.zeros(0) for _ in range(5)))
 
 
 class MetricsHistory:
-    """Bounded store of metric rows for plotting: (step, low, high) per column, spikes preserved."""
+    """Bounded store of metric rows for plotting: any step window, spikes preserved, means for smoothing."""
 
-    def __init__(self, capacity: int = 2000) -> None:
-        if capacity < 2:
-            raise ValueError("capacity must be at least 2")
-        self.capacity = capacity - capacity % 2  # pairs must merge evenly
+    def __init__(self, capacity: int = 1000, levels: int = LEVELS) -> None:
+        if capacity < 2 or levels < 1:
+            raise ValueError("capacity must be at least 2 and levels at least 1")
+        self.capacity = capacity - capacity % 2  # pairs leave a level whole
+        self.max_levels = levels
         self.version = 0  # moves on with every change: widgets redraw only when it did
         self.clear()
 
     def clear(self) -> None:
         """Forget every row (a new run); the version still moves on so widgets redraw."""
-        cap = self.capacity
         self.version += 1
-        self._rows = 0  # rows ever added
-        self._span = 1  # rows per bucket
-        self._n = 0  # buckets in use
-        self._fill = 0  # rows in the last bucket
         self._names: dict[str, int] = {}
-        self._step_lo = np.zeros(cap)
-        self._step_hi = np.zeros(cap)
-        self._min = np.full((cap, 0), np.nan)
-        self._max = np.full((cap, 0), np.nan)
-        self._last = np.full((cap, 0), np.nan)
-        self._last_step = np.full((cap, 0), np.nan)
-        self._first_step = np.full((cap, 0), np.nan)
+        self._levels: list[_Level] = []
+        self._latest: dict[str, tuple[float, float]] = {}  # column -> (value, step) of its newest number
 
+    # --- sizes -----------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self._rows
+        """Rows kept."""
+        return int(sum(level.data.rows[level.order()].sum() for level in self._levels))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,49 +199,89 @@ class MetricsHistory:
         return tuple(self._names)
 
     @property
-    def span(self) -> int:
-        """Rows summarised by each (full) bucket now."""
-        return self._span
+    def buckets(self) -> int:
+        """Buckets in use (at most ``levels * capacity``)."""
+        return sum(level.n for level in self._levels)
 
     @property
-    def buckets(self) -> int:
-        """Buckets in use (at most ``capacity``)."""
-        return self._n
+    def nbytes(self) -> int:
+        """Memory held by the buckets' arrays."""
+        return sum(a.nbytes for level in self._levels for a in level.data)
 
-    # --- adding rows -----------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        """Whether ``name`` holds any number among the rows kept."""
+        return name in self._latest
+
+    # --- adding and forgetting rows ----------------------------------------------------------------
     def extend(self, batch: MetricsBatch) -> None:
-        """Add a batch of rows (vectorised; a batch of any size costs a few numpy calls)."""
+        """Add a batch of rows (vectorised: a batch of any size costs a few numpy calls per level)."""
         values = np.asarray(batch.values, dtype=np.float64)
         if values.ndim != 2 or len(values) == 0:
             return
-        rows = len(values)
         block = self._full_width(batch.columns, values)
         if "step" in batch.columns:
-            steps = values[:, batch.columns.index("step")]
-        else:  # no step column: number the rows
-            steps = np.arange(self._rows, self._rows + rows, dtype=np.float64)
-
-        pos = 0
-        if self._n and self._fill < self._span:  # top up the open bucket first
-            pos = min(self._span - self._fill, rows)
-            self._fold_into_last(_summarise(block[:pos], steps[:pos], pos))
-            self._fill += pos
-        while pos < rows:
-            if self._n == self.capacity:
-                self._merge_pairs()
-            take = min((self.capacity - self._n) * self._span, rows - pos)
-            summary = _summarise(block[pos : pos + take], steps[pos : pos + take], self._span)
-            self._append(summary)
-            self._fill = take - (len(summary.step_lo) - 1) * self._span
-            pos += take
-        self._rows += rows
+            steps = values[:, batch.columns.index("step")].copy()
+        else:  # no step column: continue the numbering of the rows
+            last = self.step_range()
+            start = last[1] + 1 if last else 0.0
+            steps = np.arange(start, start + len(values), dtype=np.float64)
+        if not np.isfinite(steps).all():
+            keep = np.isfinite(steps)
+            block, steps = block[keep], steps[keep]
+            if len(steps) == 0:
+                return
+        span = self.step_range()
+        if span is not None and steps[0] < span[1]:  # a branch re-sent from an earlier step
+            self._keep_until(steps[0], inclusive=False)
+        self._note_latest(block, steps)
+        b: _Block | None = _rows_block(block, steps)
+        for j in range(self.max_levels):
+            if j == len(self._levels):
+                self._levels.append(_Level(self.capacity, len(self._names)))
+            b = self._levels[j].push(b, top=j == self.max_levels - 1)
+            if b is None:
+                break
         self.version += 1
+
+    def truncate(self, step: float) -> None:
+        """Forget every row after ``step`` (a rollback). Coarse buckets that straddle it go too."""
+        self._keep_until(step, inclusive=True)
+        self.version += 1
+
+    def _keep_until(self, step: float, *, inclusive: bool) -> None:
+        limit = step if inclusive else np.nextafter(step, -np.inf)
+        for level in self._levels:
+            level.keep_until(limit)
+        self._latest = {}
+        for name, col in self._names.items():
+            for level in self._levels:  # newest first
+                if level.n == 0:
+                    continue
+                idx = level.order()
+                counts = level.data.counts[idx, col]
+                found = np.flatnonzero(counts > 0)
+                if len(found):
+                    i = idx[found[-1]]
+                    # a one-row bucket's mean is its value; a coarser one's mean is the best left
+                    self._latest[name] = (float(level.data.sums[i, col] / level.data.counts[i, col]),
+                                          float(level.data.step_hi[i]))
+                    break
+
+    def _note_latest(self, block: np.ndarray, steps: np.ndarray) -> None:
+        has = ~np.isnan(block)
+        any_number = has.any(axis=0)
+        last = len(block) - 1 - np.argmax(has[::-1], axis=0)
+        for name, col in self._names.items():
+            if any_number[col]:
+                self._latest[name] = (float(block[last[col], col]), float(steps[last[col]]))
 
     def _full_width(self, columns: tuple[str, ...], values: np.ndarray) -> np.ndarray:
         """``values`` laid out in our column order (NaN for columns the batch lacks)."""
         for name in columns:
             if name not in self._names:
-                self._add_column(name)
+                self._names[name] = len(self._names)
+                for level in self._levels:
+                    level.add_column()
         index = np.array([self._names[c] for c in columns], dtype=np.intp)
         width = len(self._names)
         if len(index) == width and (index == np.arange(width)).all():
@@ -137,114 +290,49 @@ class MetricsHistory:
         block[:, index] = values
         return block
 
-    def _add_column(self, name: str) -> None:
-        self._names[name] = len(self._names)
-        grow = np.full((self.capacity, 1), np.nan)
-        self._min = np.hstack([self._min, grow])
-        self._max = np.hstack([self._max, grow])
-        self._last = np.hstack([self._last, grow])
-        self._last_step = np.hstack([self._last_step, grow])
-        self._first_step = np.hstack([self._first_step, grow])
-
-    def _append(self, s: _Summary) -> None:
-        lo, hi = self._n, self._n + len(s.step_lo)
-        self._min[lo:hi], self._max[lo:hi] = s.mins, s.maxs
-        self._last[lo:hi], self._last_step[lo:hi] = s.lasts, s.last_steps
-        self._first_step[lo:hi] = s.first_steps
-        self._step_lo[lo:hi], self._step_hi[lo:hi] = s.step_lo, s.step_hi
-        self._n = hi
-
-    def _fold_into_last(self, s: _Summary) -> None:
-        i = self._n - 1
-        self._min[i] = np.fmin(self._min[i], s.mins[0])
-        self._max[i] = np.fmax(self._max[i], s.maxs[0])
-        newer = ~np.isnan(s.lasts[0])
-        self._last[i] = np.where(newer, s.lasts[0], self._last[i])
-        self._last_step[i] = np.where(newer, s.last_steps[0], self._last_step[i])
-        self._first_step[i] = np.where(np.isnan(self._first_step[i]), s.first_steps[0], self._first_step[i])
-        self._step_hi[i] = s.step_hi[0]
-
-    def _merge_pairs(self) -> None:
-        """Halve the buckets: each merged bucket covers its pair; the later pair member's last wins."""
-        half = self._n // 2
-        even, odd = slice(0, self._n, 2), slice(1, self._n, 2)
-        self._min[:half] = np.fmin(self._min[even], self._min[odd])
-        self._max[:half] = np.fmax(self._max[even], self._max[odd])
-        later = ~np.isnan(self._last[odd])
-        self._last[:half] = np.where(later, self._last[odd], self._last[even])
-        self._last_step[:half] = np.where(later, self._last_step[odd], self._last_step[even])
-        earlier = ~np.isnan(self._first_step[even])
-        self._first_step[:half] = np.where(earlier, self._first_step[even], self._first_step[odd])
-        self._step_lo[:half] = self._step_lo[even]
-        self._step_hi[:half] = self._step_hi[odd]
-        for array in (self._min, self._max, self._last, self._last_step, self._first_step):
-            array[half:] = np.nan
-        self._n, self._span = half, self._span * 2
-        self._fill = self._span
-
     # --- reading ---------------------------------------------------------------------------------
-    def series(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(step, low, high) of column ``name`` per bucket holding a number for it, oldest first.
-
-        A bucket's step is the step of its last number in this column, except that the first
-        point sits at the first step with a number, so the axis spans exactly the logged steps.
-        ``low == high`` where a bucket holds one row.
-        """
+    def window(self, name: str, lo: float = -np.inf, hi: float = np.inf) -> Window:
+        """The buckets of column ``name`` that overlap steps ``lo..hi``, oldest first."""
         col = self._names.get(name)
-        if col is None or self._n == 0:
-            empty = np.zeros(0)
-            return empty, empty.copy(), empty.copy()
-        n = self._n
-        ok = ~np.isnan(self._min[:n, col])
-        step = self._last_step[:n, col][ok]
-        if len(step):
-            step[0] = self._first_step[:n, col][ok][0]
-        return step, self._min[:n, col][ok], self._max[:n, col][ok]
+        if col is None or not self._levels:
+            return _empty_window()
+        parts = []
+        for level in reversed(self._levels):  # the top level holds the oldest rows
+            if level.n == 0:
+                continue
+            idx = level.order()
+            step_lo, step_hi = level.data.step_lo[idx], level.data.step_hi[idx]
+            first = int(np.searchsorted(step_hi, lo, side="left"))
+            stop = int(np.searchsorted(step_lo, hi, side="right"))
+            if stop <= first:
+                continue
+            sel = idx[first:stop]
+            counts = level.data.counts[sel, col]
+            has = counts > 0
+            sel = sel[has]
+            parts.append(((level.data.step_lo[sel] + level.data.step_hi[sel]) / 2, level.data.mins[sel, col],
+                          level.data.maxs[sel, col], level.data.sums[sel, col], counts[has]))
+        if not parts:
+            return _empty_window()
+        return Window(*(np.concatenate(arrays) for arrays in zip(*parts, strict=True)))
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(step, low, high) of every bucket holding a number of ``name``, oldest first."""
+        w = self.window(name)
+        return w.x, w.low, w.high
 
     def step_range(self) -> tuple[float, float] | None:
         """(first, last) step of the rows kept, or None before the first row."""
-        if self._n == 0:
+        lo = next((lv for lv in reversed(self._levels) if lv.n), None)
+        hi = next((lv for lv in self._levels if lv.n), None)
+        if lo is None or hi is None:
             return None
-        return float(self._step_lo[0]), float(self._step_hi[self._n - 1])
+        return float(lo.data.step_lo[lo.head]), float(hi.data.step_hi[(hi.head + hi.n - 1) % hi.capacity])
 
     def latest(self, name: str) -> float:
-        """The most recent number logged for ``name`` (NaN if none ever was)."""
-        col = self._names.get(name)
-        if col is None:
-            return float("nan")
-        found = np.flatnonzero(~np.isnan(self._last[: self._n, col]))
-        return float(self._last[found[-1], col]) if len(found) else float("nan")
+        """The most recent number logged for ``name`` (NaN if none is kept)."""
+        return self._latest.get(name, (float("nan"), float("nan")))[0]
 
-
-class Marker(NamedTuple):
-    """An intervention drawn as a vertical line on every plot."""
-
-    step: int
-    kind: str
-    detail: str
-
-
-class Markers:
-    """The last ``maxlen`` interventions (pause, k, loss, lr, freeze, ...), oldest first."""
-
-    def __init__(self, maxlen: int = 500) -> None:
-        self._markers: deque[Marker] = deque(maxlen=maxlen)
-        self.version = 0
-
-    def add(self, intervention: Intervention) -> None:
-        self._markers.append(Marker(int(intervention.step), intervention.kind, intervention.detail))
-        self.version += 1
-
-    def in_range(self, step_lo: float, step_hi: float) -> list[Marker]:
-        """Markers with ``step_lo <= step <= step_hi``."""
-        return [m for m in self._markers if step_lo <= m.step <= step_hi]
-
-    def clear(self) -> None:
-        self._markers.clear()
-        self.version += 1
-
-    def __len__(self) -> int:
-        return len(self._markers)
-
-    def __iter__(self) -> Iterator[Marker]:
-        return iter(self._markers)
+    def measured(self, name: str) -> tuple[float, float]:
+        """(value, step) of the most recent number logged for ``name``; (NaN, NaN) if none is kept."""
+        return self._latest.get(name, (float("nan"), float("nan")))

@@ -1,7 +1,8 @@
 """Every key of the dashboard, in one list: the app binds it, the footer and the help screen show it.
 
 Keys that come in pairs share a footer group (``+/-  k``) so the footer fits in 80 columns; the help
-screen lists every binding one per line.
+screen lists every binding one per line. The view keys (zoom, scroll, smoothing, scale) are listed
+on the line above the plots instead of the footer.
 """
 
 from __future__ import annotations
@@ -35,7 +36,23 @@ BINDINGS: list[Binding] = [
     Binding("s", "save_checkpoint", "Save", show=False, id="save"),
     Binding("u", "rollback", "Rollback", show=False, id="rollback"),
     Binding("p", "save_preset", "Preset", show=False, id="preset"),
+    # the view: what part of the history the plots show, and how
+    Binding("1", "zoom(1000)", "Last 1k", show=False, id="zoom_1k"),
+    Binding("2", "zoom(10000)", "Last 10k", show=False, id="zoom_10k"),
+    Binding("3", "zoom(100000)", "Last 100k", show=False, id="zoom_100k"),
+    Binding("0", "reset_view", "Reset view", show=False, id="reset_view"),
+    Binding("z", "zoom_in", "Zoom in", show=False, id="zoom_in"),
+    Binding("Z", "zoom_out", "Zoom out", show=False, id="zoom_out"),
+    Binding("left", "scroll_view(-1)", "Back", show=False, id="scroll_back"),
+    Binding("right", "scroll_view(1)", "Forward", show=False, id="scroll_forward"),
+    Binding("home", "view_start", "Start", show=False, id="view_start"),
+    Binding("end", "follow", "Follow", show=False, id="follow"),
+    Binding("e", "smooth", "Smooth", show=False, id="smooth"),
+    Binding("y", "log_scale", "Log y", show=False, id="log_scale"),
+    Binding("m", "choose_plots", "Plots", id="plots"),
+    Binding("x", "maximise", "Maximise", show=False, id="maximise"),
     Binding("q", "quit", "Quit", id="quit"),
+    Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, id="interrupt"),
     Binding("question_mark", "help", "Help", id="help"),
 ]
 
@@ -55,7 +72,18 @@ HELP_ROWS: list[tuple[str, str]] = [
     ("s", "save a checkpoint now"),
     ("u", "roll back to the last good checkpoint (and pause)"),
     ("p", "save the current settings as a preset"),
-    ("ctrl+p", "command palette: every loss, preset and action"),
+    ("1 / 2 / 3", "the last 1k / 10k / 100k iterations (y fits what is shown)"),
+    ("0", "reset the view: the whole run, following the newest, raw, linear y"),
+    ("z / Z", "zoom in / out (also the mouse wheel over a plot)"),
+    ("← / →", "scroll back / forward half a window (shift+wheel)"),
+    ("home / end", "the start of the run / follow the newest again"),
+    ("e", "smoothing (EMA) 0 → 0.6 → 0.9 → 0.99; the raw values stay faint"),
+    ("y", "log / linear y scale (losses, gradient norms, divergences)"),
+    ("m", "choose the plots: every metric the trainer reports"),
+    ("tab", "select the next panel (a click selects one too)"),
+    ("x", "maximise the selected panel / restore (escape restores too)"),
+    ("ctrl+p", "command palette: every loss, preset, plot and action"),
     ("q", "quit, saving a final checkpoint (q again: quit now)"),
+    ("ctrl+c", "the same as q"),
     ("?", "this help"),
 ]

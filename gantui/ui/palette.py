@@ -1,19 +1,21 @@
-"""The command palette's provider: every loss, every preset and every action, searchable by name."""
+"""The command palette's provider: every loss, preset, plot and action, searchable by name.
+
+The provider depends on :class:`PaletteHost`, the few things it needs from the app, not on the app
+class itself (which imports this module to register the provider).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from gantui.protocol import SetLoss
+from gantui.protocol import Command, SetLoss
+from gantui.text import printable
 
-if TYPE_CHECKING:
-    from gantui.ui.app import GanApp
-
-__all__ = ["ACTIONS", "GanCommands", "palette_entries"]
+__all__ = ["ACTIONS", "GanCommands", "PaletteHost", "palette_entries"]
 
 # (label, action string): the same actions the keys run, so the palette and the keys cannot disagree.
 ACTIONS: tuple[tuple[str, str], ...] = (
@@ -35,22 +37,58 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("Save a checkpoint", "save_checkpoint"),
     ("Roll back to the last good checkpoint", "rollback"),
     ("Save the settings as a preset…", "save_preset"),
+    ("View: the last 1k iterations", "zoom(1000)"),
+    ("View: the last 10k iterations", "zoom(10000)"),
+    ("View: the last 100k iterations", "zoom(100000)"),
+    ("View: reset (whole run, following, raw, linear)", "reset_view"),
+    ("View: smoothing 0 / 0.6 / 0.9 / 0.99", "smooth"),
+    ("View: log / linear y scale", "log_scale"),
+    ("View: choose the plots…", "choose_plots"),
+    ("View: maximise / restore the selected panel", "maximise"),
     ("Help: keys", "help"),
     ("Quit (saving a final checkpoint)", "quit"),
 )
 
 
-def palette_entries(app: GanApp) -> list[tuple[str, Callable[[], object], str]]:
-    """(text, callback, help) for every loss, preset and action of ``app``."""
+class PaletteHost(Protocol):
+    """What the palette needs from the dashboard."""
+
+    losses: Mapping[str, str]  # name -> the loss's own description
+    presets: Sequence[str]
+    saved_presets: set[str]  # presets saved during this run
+
+    def current_loss(self) -> str: ...
+
+    def send_command(self, command: Command) -> None: ...
+
+    def ask_restart(self, preset: str) -> None: ...
+
+    def run_action(self, action: str) -> Any: ...
+
+    def plot_choices(self) -> list[tuple[str, str, bool]]:
+        """(plot id, title, shown) of every plot the user can choose."""
+        ...
+
+    def toggle_plot(self, plot_id: str) -> None: ...
+
+
+def palette_entries(host: PaletteHost) -> list[tuple[str, Callable[[], object], str]]:
+    """(text, callback, help) for every loss, preset, plot and action of ``host``."""
     entries: list[tuple[str, Callable[[], object], str]] = []
-    for name, description in app.losses.items():
-        entries.append((f"Loss: {name} — {description}", partial(app.send_command, SetLoss(name)),
-                        "switch the objective now"))
-    for name in app.presets:
-        entries.append((f"Preset: {name}", partial(app.ask_restart, name),
+    current = host.current_loss()
+    for name, description in host.losses.items():
+        mark = "  ● current" if name == current else ""
+        entries.append((f"Loss: {printable(name)}{mark}", partial(host.send_command, SetLoss(name)),
+                        printable(description)))
+    for name in host.presets:
+        mark = "  (saved this run)" if name in host.saved_presets else ""
+        entries.append((f"Preset: {printable(name)}{mark}", partial(host.ask_restart, name),
                         "end this run and start a new one from this preset"))
+    for plot_id, title, shown in host.plot_choices():
+        entries.append((f"Plot: {'hide' if shown else 'show'} {printable(title)}",
+                        partial(host.toggle_plot, plot_id), "on screen now" if shown else "not on screen"))
     for label, action in ACTIONS:
-        entries.append((label, partial(app.run_action, action), f"action: {action}"))
+        entries.append((label, partial(host.run_action, action), f"action: {action}"))
     return entries
 
 

@@ -7,9 +7,11 @@ each screen column keeps the minimum of its lows and the maximum of its highs.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["decimate", "envelope_series"]
+__all__ = ["Binned", "bin_columns", "decimate", "ema", "envelope_series"]
 
 
 def decimate(
@@ -62,3 +64,57 @@ def envelope_series(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[l
     ys = np.stack([first, second], axis=1).ravel()
     single = np.stack([np.ones(len(x), bool), first != second], axis=1).ravel()
     return xs[single].tolist(), ys[single].tolist()
+
+
+class Binned(NamedTuple):
+    """A window's buckets merged into screen columns: envelope, mean (sums / counts), count-weighted x."""
+
+    x: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sums / self.counts
+
+
+def bin_columns(x: np.ndarray, low: np.ndarray, high: np.ndarray, sums: np.ndarray, counts: np.ndarray,
+                lo: float, hi: float, columns: int) -> Binned:
+    """Merge buckets (ordered by ``x``) that fall in the same of ``columns`` equal slices of ``lo..hi``.
+
+    Unlike :func:`decimate`, bins follow the window, not the data, so a column is the same steps on
+    every plot; buckets outside the window (a coarse one that overlaps its edge) join the edge column.
+    Inputs already short enough come back unchanged.
+    """
+    x, low, high = np.asarray(x, np.float64), np.asarray(low, np.float64), np.asarray(high, np.float64)
+    sums, counts = np.asarray(sums, np.float64), np.asarray(counts, np.float64)
+    if len(x) <= columns or hi <= lo:
+        return Binned(x, low, high, sums, counts)
+    bins = np.clip(((x - lo) / (hi - lo) * columns).astype(np.intp), 0, columns - 1)
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    n = np.add.reduceat(counts, starts)
+    return Binned(np.add.reduceat(x * counts, starts) / n, np.fmin.reduceat(low, starts),
+                  np.fmax.reduceat(high, starts), np.add.reduceat(sums, starts), n)
+
+
+def ema(sums: np.ndarray, counts: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of the rows, over buckets of rows.
+
+    A bucket of ``n`` rows with mean ``m`` moves the average as ``n`` rows of value ``m`` would:
+    ``s = w**n s + (1 - w**n) m``, divided by the same sum of weights (debiasing), so the curve is
+    the same at every zoom: a wide bucket is already averaged, a narrow one is smoothed over its
+    neighbours. ``weight`` 0 returns the means.
+    """
+    means = np.asarray(sums, np.float64) / np.asarray(counts, np.float64)
+    if weight <= 0 or len(means) == 0:
+        return means
+    keep = (weight ** np.asarray(counts, np.float64)).tolist()
+    out = []
+    s = z = 0.0
+    for a, m in zip(keep, means.tolist(), strict=True):
+        s = a * s + (1 - a) * m
+        z = a * z + (1 - a)
+        out.append(s / z)
+    return np.asarray(out)

@@ -4,6 +4,11 @@ Background: D(x) on the plane, two half-block pixels per cell, on a diverging ma
 says "real" (D near 1), purple where it says "fake" (D near 0), dark grey at D = 1/2 where it cannot
 tell. When G matches the data, D* = 1/2 everywhere and the plane turns grey.
 
+A critic's surface (``ToySamples.surface == "score"``) is its raw score v, which has no fixed scale
+(a WGAN critic's v drifts to −57 and beyond): σ(v) would paint a uniform square. It is coloured by v
+relative to the rest of the surface instead: its 2nd to 98th percentiles span the map, green for the
+highest (most real-like) scores, purple for the lowest, and the legend gives the range.
+
 Aspect: a terminal cell is about 1 wide by 2 tall, so a half-block pixel is about square. We give
 one data unit the same number of pixels across as down and centre the data's extent in the view;
 the spare room on the longer side is left blank (D was not evaluated there). On a terminal whose
@@ -34,6 +39,7 @@ __all__ = [
     "SURFACE_FAKE_RGB",
     "SURFACE_NEUTRAL_RGB",
     "SURFACE_REAL_RGB",
+    "surface_levels",
     "surface_rgb",
     "toy_legend",
     "toy_strips",
@@ -86,6 +92,20 @@ def _level_codes(d: np.ndarray, color_system: str) -> np.ndarray:
     return np.where(known, _surface_lut(color_system)[level], -1)
 
 
+def surface_levels(samples: ToySamples) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """The surface mapped to [0, 1] for the colour map, and for a critic the (low, high) v it spans."""
+    surface = np.asarray(samples.d_surface, dtype=np.float64)
+    if samples.surface != "score":
+        return surface, None
+    finite = surface[np.isfinite(surface)]
+    if finite.size == 0:
+        return surface, None
+    lo, hi = (float(v) for v in np.percentile(finite, [2.0, 98.0]))
+    if not hi - lo > 1e-12 * max(1.0, abs(lo), abs(hi)):  # flat: no score is higher than another
+        return np.where(np.isfinite(surface), 0.5, np.nan), (lo, hi)
+    return np.clip((surface - lo) / (hi - lo), 0.0, 1.0), (lo, hi)
+
+
 def _cell_mask(points: np.ndarray, x0: float, y1: float, scale: float, width: int, height: int) -> np.ndarray:
     """(height, width) bool: which cells hold at least one of ``points`` (n, 2)."""
     mask = np.zeros((height, width), dtype=bool)
@@ -118,7 +138,7 @@ def toy_strips(
     y1 = (ymin + ymax) / 2 + 2 * height / scale / 2  # view's top edge
 
     # D at the centre of every pixel from the nearest grid point; NaN outside the evaluated extent.
-    surface = np.asarray(samples.d_surface, dtype=np.float64)
+    surface, _v_range = surface_levels(samples)
     d = np.full((2 * height, width), np.nan)
     if surface.ndim == 2 and surface.size:
         s_rows, s_cols = surface.shape
@@ -154,11 +174,13 @@ def toy_strips(
     return cells_to_strips(pack_cells(glyph, fg, bg), color_system)
 
 
-def toy_legend(width: int) -> list[Text]:
+def toy_legend(width: int, v_range: tuple[float, float] | None = None) -> list[Text]:
     """The key to the view, in lines of at most ``width`` cells that never split an entry.
 
     A terminal's word wrap would cut a swatch such as "D≈0 fake" in two; packing whole entries keeps
-    each readable, and the first line (what a short panel keeps) holds the point symbols.
+    each readable, and the first line (what a short panel keeps) holds the point symbols. With
+    ``v_range`` (a critic's score surface) the swatches say what high and low scores mean, and the
+    range of v they span; the D≈1 / ½ / D≈0 key is for probabilities only.
     """
 
     def hex_of(rgb: tuple[int, int, int]) -> str:
@@ -170,10 +192,16 @@ def toy_legend(width: int) -> list[Text]:
         ("◆ ", BOTH_POINT_RGB, "both"),
         ("+ ", MODE_RGB, "mode G misses"),
     )]
-    entries.append(Text.assemble(  # D's surface, as one bar from real to fake
-        (" D≈1 real ", f"on {hex_of(SURFACE_REAL_RGB)}"),
-        (" D=½ ", f"on {hex_of(SURFACE_NEUTRAL_RGB)}"),
-        (" D≈0 fake ", f"on {hex_of(SURFACE_FAKE_RGB)}")))
+    if v_range is None:
+        entries.append(Text.assemble(  # D's surface, as one bar from real to fake
+            (" D≈1 real ", f"on {hex_of(SURFACE_REAL_RGB)}"),
+            (" D=½ ", f"on {hex_of(SURFACE_NEUTRAL_RGB)}"),
+            (" D≈0 fake ", f"on {hex_of(SURFACE_FAKE_RGB)}")))
+    else:
+        lo, hi = v_range
+        entries.append(Text.assemble((" v high: real-like ", f"on {hex_of(SURFACE_REAL_RGB)}"),
+                                     (" v low: fake-like ", f"on {hex_of(SURFACE_FAKE_RGB)}")))
+        entries.append(Text(f"v {lo:.3g} … {hi:.3g}", style="dim"))
     lines = [Text()]
     for entry in entries:
         if lines[-1].cell_len and lines[-1].cell_len + _LEGEND_GAP + entry.cell_len > width:

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -36,7 +36,8 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(Text(key), Text(what))
         with Vertical(id="help-box", classes="dialog"):
             yield Static(Text("Keys", style="bold"), classes="dialog-title")
-            yield Static(table)
+            with VerticalScroll(id="help-table"):
+                yield Static(table)
             yield Static(Text("escape: close", style="dim"))
 
     async def action_dismiss(self, result: None = None) -> None:

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from gantui.text import printable
+
 __all__ = ["LossPicker"]
 
 
@@ -27,9 +29,9 @@ class LossPicker(ModalScreen[str | None]):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        width = max((len(name) for name in self.losses), default=0)
+        width = max((len(printable(name)) for name in self.losses), default=0)
         options = [
-            Option(Text.assemble((name.ljust(width), "bold"), "  ", (desc, "dim"),
+            Option(Text.assemble((printable(name).ljust(width), "bold"), "  ", (printable(desc), "dim"),
                                  ("  (current)", "italic") if name == self.current else ""), id=name)
             for name, desc in self.losses.items()
         ]

@@ -1,4 +1,4 @@
-"""The `p` screen: ask for a preset name and check it is a safe file name."""
+"""The `p` screen: ask for a preset name the saver accepts (``gantui.presets.NAME_RE``, nothing else)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.validation import Function
 from textual.widgets import Input, Static
 
-from gantui.ui.intents import valid_preset_name
+from gantui.presets import NAME_RE
+from gantui.text import printable
 
-__all__ = ["PresetNameDialog"]
+__all__ = ["RULE", "PresetNameDialog", "valid_preset_name"]
+
+RULE = "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def valid_preset_name(name: str) -> bool:
+    """Exactly the names the preset saver accepts (a name becomes a file name and a --preset argument)."""
+    return NAME_RE.fullmatch(name) is not None
 
 
 class PresetNameDialog(ModalScreen[str | None]):
@@ -25,9 +32,7 @@ class PresetNameDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="preset-box", classes="dialog"):
             yield Static(Text("Save the current settings as a preset", style="bold"), classes="dialog-title")
-            yield Input(placeholder="name (letters, digits, _ . -)", id="preset-name",
-                        validators=[Function(valid_preset_name, "use letters, digits, _ . - only")],
-                        validate_on=["submitted"])
+            yield Input(placeholder=f"name: {RULE}", id="preset-name")
             yield Static("", id="preset-error")
 
     def on_mount(self) -> None:
@@ -40,7 +45,7 @@ class PresetNameDialog(ModalScreen[str | None]):
             self.dismiss(name)
         else:
             self.query_one("#preset-error", Static).update(
-                Text(f"'{name}' is not a valid name: use letters, digits, _ . - only", style="red"))
+                Text(f"'{printable(name)}' is not a valid name: use {RULE}", style="red"))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

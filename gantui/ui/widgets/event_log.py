@@ -1,4 +1,9 @@
-"""The event log: interventions, notices and failures (with their traceback), newest at the bottom."""
+"""The event log: interventions, alerts, notices and failures (with their traceback), newest at the bottom.
+
+A line that is also a marker on the plots starts with the marker's number in the marker's colour
+(``#7``), so the two can be matched at a glance. Everything shown that came from a user or a file
+(details, messages, paths) passes through ``printable``: a control character cannot reach the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from gantui.protocol import Failure, Intervention, Notice
+from gantui.protocol import Alert, Failure, HistoryReset, Intervention, Notice
+from gantui.text import printable
+from gantui.ui.markers import Marker
+from gantui.ui.render.markers import kind_color
 
 __all__ = ["EventLog"]
 
@@ -66,25 +74,52 @@ class EventLog(RichLog):
         if self._text_width() != self._wrapped_at:
             self._rewrap()
 
-    def intervention(self, event: Intervention) -> None:
+    @staticmethod
+    def _number(marker: Marker | None) -> Text:
+        if marker is None:
+            return Text()
+        return Text(f"#{marker.number} ", style="bold #{:02x}{:02x}{:02x}".format(*kind_color(marker.kind)))
+
+    def intervention(self, event: Intervention, marker: Marker | None = None) -> None:
+        detail, kind = printable(event.detail), printable(event.kind)
         # The runner's details often name the kind already ("k = 3"): then the detail alone says it.
-        if event.kind.lower() in event.detail.lower():
-            self._add(event.step, Text(event.detail, style="cyan"))
+        if kind.lower() in detail.lower():
+            body = Text(detail, style="cyan")
         else:
-            self._add(event.step, Text.assemble((event.kind, "bold cyan"), " ", event.detail))
+            body = Text.assemble((kind, "bold cyan"), " ", (detail, "cyan"))
+        if event.origin:
+            body.append(f"  (by {printable(event.origin)})", style="dim")
+        self._add(event.step, Text.assemble(self._number(marker), body))
+
+    def alert(self, event: Alert, marker: Marker | None = None) -> None:
+        title = printable(event.title)
+        if not event.active:
+            self._add(event.step, Text(f"✓ cleared: {title}", style="green"))
+            return
+        body = Text.assemble(self._number(marker), (f"⚠ {title}", "bold #ffaa28"))
+        if event.message:
+            body.append(f": {printable(event.message)}")
+        if event.suggestion:
+            body.append(f" → {printable(event.suggestion)}", style="italic")
+        self._add(event.step, body)
+
+    def reset(self, event: HistoryReset) -> None:
+        self._add(event.step, Text(f"history reset to step {event.step:,}: {printable(event.reason)}; "
+                                   "later rows and markers are forgotten", style="yellow"))
 
     def notice(self, event: Notice) -> None:
         style = "yellow" if event.level == "warning" else ""
-        self._add(event.step, Text(event.message, style=style))
+        self._add(event.step, Text(printable(event.message), style=style))
 
     def failure(self, event: Failure) -> None:
-        self._add(event.step, Text(f"FAILED: {event.message}", style="bold red"))
+        self._add(event.step, Text(f"FAILED: {printable(event.message)}", style="bold red"))
         if event.checkpoint:
-            self._add(None, Text(f"        last good checkpoint: {event.checkpoint} (u: roll back)",
-                                 style="red"))
+            where = printable(event.checkpoint)
+            self._add(None, Text(f"        last good checkpoint: {where} (u: roll back)", style="red"))
         if event.detail:
-            self._add(None, Text(event.detail.rstrip(), style="dim red"))
+            lines = "\n".join(printable(line) for line in event.detail.rstrip().splitlines())
+            self._add(None, Text(lines, style="dim red"))
 
     def note(self, text: str) -> None:
         """A line from the dashboard itself (e.g. 'saving final checkpoint…')."""
-        self._add(None, Text(text, style="italic"))
+        self._add(None, Text(printable(text), style="italic"))

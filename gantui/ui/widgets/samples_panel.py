@@ -13,6 +13,7 @@ from textual.widget import Widget
 
 from gantui.protocol import ImageSamples, ToySamples
 from gantui.ui.render import image_grid_strips, legible_count, toy_legend, toy_strips
+from gantui.ui.render.toy import surface_levels
 
 __all__ = ["SamplesPanel"]
 
@@ -21,11 +22,12 @@ _PLAIN = Style()  # explicit, never None: Textual's NO_COLOR filter reads every 
 _FULL_LEGEND_HEIGHT = 14  # rows below which a 2-D plot keeps only the legend's first line
 
 
-class SamplesPanel(Widget):
+class SamplesPanel(Widget, can_focus=True):
     """Shows the latest samples event; ``show_real`` adds real data (images beside, toys overlaid)."""
 
     DEFAULT_CSS = """
     SamplesPanel { border: round $primary-darken-2; height: 1fr; }
+    SamplesPanel:focus { border: round $accent; }
     """
 
     def __init__(self, *, color_system: str = "truecolor", **kwargs) -> None:
@@ -67,7 +69,8 @@ class SamplesPanel(Widget):
             count = f" {shown}/{n}" if 0 < shown < n else ""  # before the step, which the header shows anyway
             self.border_title = f"{what}{count} · step {s.step:,}"
         else:
-            self.border_title = f"2-D samples · step {s.step:,}"
+            what = "critic's score v" if s.surface == "score" else "D(x)"
+            self.border_title = f"2-D samples over {what} · step {s.step:,}"
 
     def on_resize(self) -> None:
         self._update_title()  # how many images fit depends on the size
@@ -97,7 +100,7 @@ class SamplesPanel(Widget):
             return [Strip([Segment("waiting for samples…", Style(dim=True))])] if s is None else []
         if isinstance(s, ToySamples):
             console = self.app.console
-            legend = [Strip(line.render(console)) for line in toy_legend(width)]
+            legend = [Strip(line.render(console)) for line in toy_legend(width, surface_levels(s)[1])]
             if height < _FULL_LEGEND_HEIGHT:  # compact: the plot matters more than the key to it
                 legend = legend[:1]
             body = toy_strips(s, width=width, height=max(height - len(legend), 1),
