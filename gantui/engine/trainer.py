@@ -9,6 +9,10 @@ On CUDA the device work of a whole iteration is captured in one CUDA graph and r
 (:mod:`gantui.engine.graphs`); everywhere else, and whenever capture is not possible, it runs eagerly.
 Host-side counters advance the same way in both modes.
 
+A conditional run (a class label, or InfoGAN's codes) goes through the same steps: ``self.cond``
+(:mod:`gantui.engine.cond`) says what each batch is conditioned on, how G and D take it, and what
+each player's cost adds to the loss's own terms; for an unconditional run it adds nothing.
+
 The trainer is plain synchronous code with no thread and no UI; :mod:`gantui.engine.runner` drives it.
 """
 
@@ -22,6 +26,7 @@ import torch
 from torch import nn
 
 from gantui.config import Config
+from gantui.engine.cond import build_condition
 from gantui.engine.graphs import (
     CudaBackend,
     IterationGraph,
@@ -30,7 +35,6 @@ from gantui.engine.graphs import (
     make_optimizer,
 )
 from gantui.engine.losses import Loss, configure
-from gantui.engine.models import build_models
 from gantui.engine.penalties import dragan_penalty, gradient_penalty
 from gantui.engine.rng import frozen_buffers, isolated_rng
 
@@ -71,7 +75,8 @@ class Trainer:
         self.z_dim: int = cfg.model.z_dim
         self.gp_weight: float = cfg.loss.gp_weight
         self.clip: float = cfg.loss.clip
-        self.G, self.D = build_models(cfg.model, data_shape=tuple(sampler.shape))
+        self.cond = build_condition(cfg.cond, sampler=sampler, device=device)
+        self.G, self.D = self.cond.build_models(cfg.model, data_shape=tuple(sampler.shape))
         self.G.to(device)
         self.D.to(device)
         if device.type == "cuda" and cfg.model.name == "dcgan":  # NHWC suits cuDNN's tensor-core kernels
@@ -107,7 +112,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- set-up
     def _configure_loss(self, name: str) -> Loss:
-        return configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
+        loss = configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
+        return self.cond.describe(loss)
 
     def _optimizer(self, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         t = self.cfg.train
@@ -134,9 +140,9 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
-    def _critic(self, x: torch.Tensor) -> torch.Tensor:
+    def _critic(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         with self._mixed():
-            return self.D(x).float()
+            return self.cond.score(self.D, x, y).float()
 
     # ------------------------------------------------------------------------------- steering
     def set_k(self, k: int) -> None:
@@ -172,6 +178,10 @@ class Trainer:
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=self.device, generator=self.noise)
 
+    def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's input for n fakes: noise z and the condition c (None for an unconditional run)."""
+        return self._noise(n), self.cond.condition(n, self.noise)
+
     def d_step(self) -> None:
         """One discriminator update on a fresh real minibatch and fresh noise."""
         self._d_update()
@@ -186,20 +196,24 @@ class Trainer:
 
     def _d_update(self) -> None:
         """A D-step's device work, with no host-side bookkeeping (so a graph can capture it)."""
-        real = self.sampler.sample(self.batch_size)
+        real, y_real = self.cond.real(self.sampler, self.batch_size)
+        z, c = self._latent(self.batch_size)
         with self._mixed():
             with torch.no_grad():
-                fake = self.G(self._noise(self.batch_size))
-            v_real = self.D(real).float()
-            v_fake = self.D(fake).float()
+                fake = self.cond.fake(self.G, z, c)
+            v_real, aux_real = self.cond.judge(self.D, real, y_real)
+            v_fake, aux_fake = self.cond.judge(self.D, fake, c)
         loss_d = self.loss.d_loss(v_real, v_fake)
         total, gp = loss_d, self._zero
-        if self.loss.penalty == "wgan-gp":
-            gp, _ = gradient_penalty(self._critic, real, fake, generator=self.noise)
+        if self.loss.penalty == "wgan-gp":  # interpolates are judged with the real batch's labels
+            gp, _ = gradient_penalty(lambda x: self._critic(x, y_real), real, fake, generator=self.noise)
             total = loss_d + self.gp_weight * gp
         elif self.loss.penalty == "dragan":
-            gp, _ = dragan_penalty(self._critic, real, generator=self.noise)
+            gp, _ = dragan_penalty(lambda x: self._critic(x, y_real), real, generator=self.noise)
             total = loss_d + self.gp_weight * gp
+        extra = self.cond.d_term(aux_real, y_real, aux_fake, c)
+        if extra is not None:
+            total = total + extra
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.linalg.vector_norm(
@@ -217,14 +231,17 @@ class Trainer:
 
     def _g_update(self) -> None:
         """A G-step's device work, with no host-side bookkeeping."""
+        z, c = self._latent(self.batch_size)
         with self._mixed():
-            v_fake = self.D(self.G(self._noise(self.batch_size))).float()
+            v_fake, aux_fake = self.cond.judge(self.D, self.cond.fake(self.G, z, c), c)
             v_real = None
             if self.loss.needs_real_in_g:
                 with torch.no_grad():
-                    v_real = self.D(self.sampler.sample(self.batch_size)).float()
+                    real, y_real = self.cond.real(self.sampler, self.batch_size)
+                    v_real = self.cond.score(self.D, real, y_real).float()
         loss_g = self.loss.g_loss(v_fake, v_real)
-        grads = torch.autograd.grad(loss_g, self.g_params)
+        extra = self.cond.g_term(aux_fake, c)
+        grads = torch.autograd.grad(loss_g if extra is None else loss_g + extra, self.g_params)
         for p, g in zip(self.g_params, grads, strict=True):
             p.grad = g
         self.opt_g.step()
@@ -301,21 +318,29 @@ class Trainer:
         return out
 
     def _heldout(self) -> tuple[list[str], list[torch.Tensor]]:
-        """The loss's divergence read-out on a batch the optimiser never saw."""
+        """The loss's divergence read-out (and the condition's: mi_bound, AC-GAN's class accuracies) on a
+        batch the optimiser never saw."""
         with (torch.no_grad(), frozen_buffers(self.D), frozen_buffers(self.G),
               isolated_rng(self.random_streams)):
-            real = self.sampler.sample(self.eval_batch)
-            fake = self.G(self._noise(self.eval_batch))
-            values = self.loss.readout(self.D(real), self.D(fake))
+            real, y_real = self.cond.real(self.sampler, self.eval_batch)
+            z, c = self._latent(self.eval_batch)
+            fake = self.cond.fake(self.G, z, c)
+            v_real, aux_real = self.cond.judge(self.D, real, y_real)
+            v_fake, aux_fake = self.cond.judge(self.D, fake, c)
+            values = self.loss.readout(v_real, v_fake)
+            values.update(self.cond.readout(aux_real, y_real, aux_fake, c))
         names = sorted(values)
         return names, [values[n].float() for n in names]
 
     @torch.no_grad()
-    def generate(self, n: int | None = None) -> torch.Tensor:
-        """Samples from G without touching the training noise stream or BatchNorm statistics."""
+    def generate(self, n: int | None = None, *,
+                 latent: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Samples from G without touching the training noise stream or BatchNorm statistics: of the
+        fixed noise batch, of ``n`` fresh latents, or of a given ``latent`` (z, c)."""
         with frozen_buffers(self.G), isolated_rng(self.random_streams):
-            z = self.fixed_noise if n is None else self._noise(n)
-            return self.G(z)
+            if latent is None:
+                latent = (self.fixed_noise, None) if n is None else self._latent(n)
+            return self.cond.fake(self.G, *latent)
 
     @torch.no_grad()
     def d_probability(self, x: torch.Tensor) -> torch.Tensor:
