@@ -215,6 +215,7 @@ class Runner:
         if self.observer.is_toy and log.probe_every and t.step >= self._next["probe"]:
             self._next["probe"] = _after(t.step, log.probe_every)
             self.probe.start(requested=False)
+        row.update(self.observer.condition_metrics(row, self.note))  # label / info accuracy when due
         self.queue_row(row)
         self._report_graph_status()
         return True
@@ -282,7 +283,8 @@ class Runner:
             return
         step, folder = self.trainer.step, self.folder
         if isinstance(event, ImageSamples):
-            ok = self.recorder.write("a sample PNG", lambda: folder.write_image_grid(step, event.fake))
+            ok = self.recorder.write("a sample PNG", lambda: folder.write_image_grid(step, event.fake,
+                                                                                     columns=event.columns))
         else:
             ok = self.recorder.write("a sample PNG", lambda: folder.write_toy_scatter(
                 step, event.real, event.fake, event.d_surface, event.extent, score=event.surface == "score"))
