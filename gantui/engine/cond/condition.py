@@ -266,7 +266,7 @@ def build_condition(cond_cfg: Any, *, sampler: Any, device: torch.device) -> Unc
     classes = tuple(getattr(sampler, "classes", ()) or ())
     labels = getattr(sampler, "labels", None)
     if len(classes) < 2 or labels is None:
-        where = getattr(getattr(sampler, "source", None), "location", sampler.name)
+        where = getattr(sampler, "location", sampler.name)
         raise DataError(f"{printable(where)}: cond.kind = 'cgan' needs labelled images (a folder needs one "
                         "sub-folder per class, two or more); cond.kind = 'infogan' learns codes instead")
     prior = torch.bincount(labels.view(-1).long(), minlength=len(classes))[:len(classes)]

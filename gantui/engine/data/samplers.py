@@ -126,8 +126,9 @@ class DeviceTensorSampler:
     is_toy = False
 
     def __init__(self, data: Tensor, *, name: str, seed: int, labels: Tensor | None = None,
-                 classes: tuple[str, ...] = ()) -> None:
+                 classes: tuple[str, ...] = (), location: str = "") -> None:
         self.data = data  # (N, *shape) float32 in [−1, 1], on the device
+        self.location = location or name  # where the set came from, for messages
         self.labels = labels  # (N,) int64 on the host, or None
         self.classes = classes if labels is not None else ()
         self.name = name
@@ -214,6 +215,7 @@ class StreamingSampler:
         self.labels = source.labels
         self.classes = source.classes if source.labels is not None else ()
         self.name = source.name
+        self.location = source.location
         self.shape = source.shape
         self.device = device
         self.workers = workers
@@ -344,5 +346,5 @@ def build_sampler(data_cfg: Any, *, device: torch.device, seed: int) -> Sampler:
                    "set data.on_device = no to stream it, or lower data.image_size")
         data = move_to_device(source, device, workers=data_cfg.workers)
         return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels,
-                                   classes=source.classes)
+                                   classes=source.classes, location=source.location)
     return StreamingSampler(source, device=device, seed=seed, workers=data_cfg.workers)
