@@ -2,6 +2,12 @@
 
 Line API: the strips are built once per (samples event, size, real on/off) and cached, so a
 repaint for any other reason (a key press, a notification) costs nothing.
+
+A conditional run's grid has one class (InfoGAN: one categorical code value) per row, its name at
+the row's start; :meth:`SamplesPanel.toggle_one_class` shows the selected class alone,
+:meth:`SamplesPanel.next_class` selects the next one (and scrolls the rows when not all fit), and
+:meth:`SamplesPanel.next_sweep` picks which continuous code InfoGAN's columns sweep. The caption
+under the grid gives the run's conditional read-outs (label accuracy, the MI bound).
 """
 
 from __future__ import annotations
@@ -12,7 +18,15 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from gantui.protocol import ImageSamples, ToySamples
-from gantui.ui.render import image_grid_strips, legible_count, toy_legend, toy_strips
+from gantui.ui.render import (
+    image_grid_strips,
+    labelled_grid_strips,
+    legible_count,
+    legible_grid,
+    toy_legend,
+    toy_strips,
+)
+from gantui.ui.render.condition_view import ConditionView, caption, condition_view, is_conditional
 
 __all__ = ["SamplesPanel"]
 
@@ -35,6 +49,9 @@ class SamplesPanel(Widget):
         self._real: bool | None = None  # None: the default for the kind of data (see real_shown)
         self._strips: list[Strip] = []
         self._key: tuple[object, ...] | None = None
+        self.one_class = False  # a conditional grid: the selected class alone
+        self.selected = 0  # the selected class (row) of a conditional grid
+        self.sweep = 0  # InfoGAN: which continuous code the columns sweep (a page of the grid)
         self.border_title = "samples"
 
     def show(self, samples: ImageSamples | ToySamples) -> None:
@@ -57,10 +74,43 @@ class SamplesPanel(Widget):
         self.refresh()
         return self._real
 
+    def toggle_one_class(self) -> bool:
+        """A conditional grid: the selected class alone, or every class; returns the new setting."""
+        self.one_class = not self.one_class
+        self._changed()
+        return self.one_class
+
+    def next_class(self) -> int:
+        """Select the next class (row) of a conditional grid; returns its row index."""
+        s = self.samples
+        rows = len(s.label_names) if is_conditional(s) else 1  # type: ignore[union-attr]
+        self.selected = (self.selected + 1) % max(rows, 1)
+        self._changed()
+        return self.selected
+
+    def next_sweep(self) -> int:
+        """InfoGAN: sweep the next continuous code along the columns; returns its index."""
+        s = self.samples
+        pages = len(s.sweeps) if isinstance(s, ImageSamples) else 0
+        self.sweep = (self.sweep + 1) % max(pages, 1)
+        self._changed()
+        return self.sweep
+
+    def _changed(self) -> None:
+        self._key = None
+        self._update_title()
+        self.refresh()
+
     def _update_title(self) -> None:
         s = self.samples
+        self.border_subtitle = caption(s) if isinstance(s, ImageSamples) else ""
         if s is None:
             self.border_title = "samples"
+        elif is_conditional(s):
+            what = "generated │ real" if self.real_shown else "generated"
+            view = self._condition_view(*self.size)
+            shown = f" · {view.title}" if view is not None else ""
+            self.border_title = f"{what}{shown} · step {s.step:,}"
         elif isinstance(s, ImageSamples):
             what = "generated │ real" if self.real_shown else "generated"
             shown, n = self._grid(*self.size)[0], len(s.fake)
@@ -80,6 +130,24 @@ class SamplesPanel(Widget):
         half = (width - _GAP) // 2 if self.real_shown and s.real.size > 0 else width
         n, img_h, img_w, _ = s.fake.shape
         return legible_count(n, img_h, img_w, half, height), half
+
+    def _halves(self, width: int) -> int:
+        s = self.samples
+        shown = self.real_shown and isinstance(s, ImageSamples) and s.real.size > 0
+        return (width - _GAP) // 2 if shown else width
+
+    def _condition_view(self, width: int, height: int) -> ConditionView | None:
+        """What of a conditional grid fits in ``width`` x ``height`` cells (None when nothing does)."""
+        s = self.samples
+        if not is_conditional(s) or width < 4 or height < 2:
+            return None
+        assert isinstance(s, ImageSamples)
+        half = self._halves(width)
+        margin = max(len(n) for n in s.label_names) + 1
+        _, img_h, img_w, _ = s.fake.shape
+        rows_fit, cols_fit = legible_grid(len(s.label_names), s.columns, img_h, img_w, half - margin, height)
+        return condition_view(s, one_class=self.one_class, selected=self.selected, sweep=self.sweep,
+                              rows_fit=rows_fit, columns_fit=cols_fit)
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
@@ -103,11 +171,50 @@ class SamplesPanel(Widget):
             body = toy_strips(s, width=width, height=max(height - len(legend), 1),
                               color_system=self.color_system, show_real=self.real_shown)
             return [*body, *legend]
+        if is_conditional(s):
+            fake, real_strips = self._build_condition(width, height)
+            if real_strips is None:
+                return fake
+            return self._beside(fake, real_strips, self._halves(width))
         shown, half = self._grid(width, height)
         fake = image_grid_strips(s.fake[:shown], width=half, height=height, color_system=self.color_system)
         if half == width:  # no real batch beside it
             return fake
         real = image_grid_strips(s.real[:shown], width=half, height=height, color_system=self.color_system)
+        return self._beside(fake, real, half)
+
+    def _build_condition(self, width: int, height: int) -> tuple[list[Strip], list[Strip] | None]:
+        """(generated, real or None) strips of a conditional grid: names at the rows' start, or the
+        selected class alone as large as fits."""
+        s = self.samples
+        assert isinstance(s, ImageSamples)
+        view = self._condition_view(width, height)
+        half = self._halves(width)
+        if view is None:
+            return [], None
+        colours = self.color_system
+        if self.one_class:  # one row's images, laid out freely and as large as they fit
+            _, img_h, img_w, _ = view.fake.shape
+            n = legible_count(len(view.fake), img_h, img_w, half, height)
+            fake = image_grid_strips(view.fake[:n], width=half, height=height, color_system=colours)
+            if half == width:
+                return fake, None
+            real = view.real if len(view.real) else s.real[:n]
+            return fake, image_grid_strips(real[:n], width=half, height=height, color_system=colours)
+        fake = labelled_grid_strips(view.fake, columns=view.columns, row_names=view.names, width=half,
+                                    height=height, color_system=colours)
+        if half == width:
+            return fake, None
+        if len(view.real):  # the same classes' real images, in the same rows
+            real = labelled_grid_strips(view.real, columns=view.columns, row_names=[""] * len(view.rows),
+                                        width=half, height=height, color_system=colours)
+        else:
+            _, img_h, img_w, _ = s.real.shape
+            n = legible_count(len(s.real), img_h, img_w, half, height)
+            real = image_grid_strips(s.real[:n], width=half, height=height, color_system=colours)
+        return fake, real
+
+    def _beside(self, fake: list[Strip], real: list[Strip], half: int) -> list[Strip]:
         gap = Strip.blank(_GAP, _PLAIN)
         rows = max(len(fake), len(real))
         fake += [Strip.blank(half, _PLAIN)] * (rows - len(fake))
