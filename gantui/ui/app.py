@@ -306,6 +306,15 @@ class GanApp(App[RunResult]):
     def action_toggle_real(self) -> None:
         self.samples.toggle_real()
 
+    def action_one_class(self) -> None:
+        self.samples.toggle_one_class()
+
+    def action_next_class(self) -> None:
+        self.samples.next_class()
+
+    def action_next_sweep(self) -> None:
+        self.samples.next_sweep()
+
     def action_pick_loss(self) -> None:
         current = self.run_state.loss if self.run_state else ""
 
