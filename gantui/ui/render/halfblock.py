@@ -32,6 +32,7 @@ __all__ = [
     "labelled_grid_strips",
     "legible_count",
     "legible_grid",
+    "legible_tile",
     "pack_cells",
 ]
 
@@ -147,7 +148,7 @@ def grid_layout(
     return cols, rows, tile_h, tile_w
 
 
-def _legible_tile(img_h: int, img_w: int) -> tuple[int, int]:
+def legible_tile(img_h: int, img_w: int) -> tuple[int, int]:
     """The smallest tile (h, w) in pixels that an image may be shown at: MIN_TILE_PX on its longer side."""
     longer = max(img_h, img_w, 1)
     if longer <= MIN_TILE_PX:
@@ -160,7 +161,7 @@ def legible_grid(rows: int, columns: int, img_h: int, img_w: int, width: int, he
                  gap: int = 1) -> tuple[int, int]:
     """(rows, columns) of a rows x columns grid that fit in ``width`` x ``height`` cells legibly (the
     rule of :func:`legible_count`); at least one of each."""
-    tile_h, tile_w = _legible_tile(img_h, img_w)
+    tile_h, tile_w = legible_tile(img_h, img_w)
     cols_fit = (width + gap) // (tile_w + gap)
     rows_fit = (height + gap) // (math.ceil(tile_h / 2) + gap)
     return max(1, min(rows, rows_fit)), max(1, min(columns, cols_fit))
@@ -175,7 +176,7 @@ def legible_count(n: int, img_h: int, img_w: int, width: int, height: int, gap: 
     (64 digits of 8x8 in a 32x22 panel were 2x2 pixels each). At least one is always shown, shrunk
     further if even one does not fit.
     """
-    tile_h, tile_w = _legible_tile(img_h, img_w)
+    tile_h, tile_w = legible_tile(img_h, img_w)
     cols = (width + gap) // (tile_w + gap)
     rows = (height + gap) // (math.ceil(tile_h / 2) + gap)
     return max(1, min(n, cols * rows))
