@@ -12,21 +12,28 @@ under the grid gives the run's conditional read-outs (label accuracy, the MI bou
 
 from __future__ import annotations
 
+import math
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
 from gantui.protocol import ImageSamples, ToySamples
-from gantui.ui.render import (
-    image_grid_strips,
-    labelled_grid_strips,
-    legible_count,
-    legible_grid,
-    toy_legend,
-    toy_strips,
+from gantui.ui.render import image_grid_strips, labelled_grid_strips, legible_count, toy_legend, toy_strips
+from gantui.ui.render.condition_view import (
+    BLOCK_GAP,
+    MIN_BLOCK_COLUMNS,
+    MIN_SWEEP_COLUMNS,
+    Arrangement,
+    ConditionView,
+    arrange,
+    caption,
+    condition_view,
+    grid_rows,
+    is_conditional,
+    row_names_width,
 )
-from gantui.ui.render.condition_view import ConditionView, caption, condition_view, is_conditional
 
 __all__ = ["SamplesPanel"]
 
@@ -136,18 +143,24 @@ class SamplesPanel(Widget):
         shown = self.real_shown and isinstance(s, ImageSamples) and s.real.size > 0
         return (width - _GAP) // 2 if shown else width
 
-    def _condition_view(self, width: int, height: int) -> ConditionView | None:
-        """What of a conditional grid fits in ``width`` x ``height`` cells (None when nothing does)."""
+    def _arrangement(self, width: int, height: int) -> Arrangement | None:
         s = self.samples
         if not is_conditional(s) or width < 4 or height < 2:
             return None
         assert isinstance(s, ImageSamples)
-        half = self._halves(width)
-        margin = max(len(n) for n in s.label_names) + 1
         _, img_h, img_w, _ = s.fake.shape
-        rows_fit, cols_fit = legible_grid(len(s.label_names), s.columns, img_h, img_w, half - margin, height)
-        return condition_view(s, one_class=self.one_class, selected=self.selected, sweep=self.sweep,
-                              rows_fit=rows_fit, columns_fit=cols_fit)
+        least = MIN_SWEEP_COLUMNS if s.sweeps else MIN_BLOCK_COLUMNS
+        return arrange(grid_rows(s), s.columns, img_h, img_w, self._halves(width), height,
+                       margin=row_names_width(s), min_columns=least)
+
+    def _condition_view(self, width: int, height: int) -> ConditionView | None:
+        """What of a conditional grid fits in ``width`` x ``height`` cells (None when nothing does)."""
+        layout = self._arrangement(width, height)
+        if layout is None:
+            return None
+        assert isinstance(self.samples, ImageSamples)
+        return condition_view(self.samples, one_class=self.one_class, selected=self.selected,
+                              sweep=self.sweep, rows_fit=layout.visible, columns_fit=layout.columns)
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
@@ -201,18 +214,40 @@ class SamplesPanel(Widget):
                 return fake, None
             real = view.real if len(view.real) else s.real[:n]
             return fake, image_grid_strips(real[:n], width=half, height=height, color_system=colours)
-        fake = labelled_grid_strips(view.fake, columns=view.columns, row_names=view.names, width=half,
-                                    height=height, color_system=colours)
+        layout = self._arrangement(width, height)
+        assert layout is not None
+        fake = self._blocks(view.fake, view.names, view.columns, layout, half, height)
         if half == width:
             return fake, None
         if len(view.real):  # the same classes' real images, in the same rows
-            real = labelled_grid_strips(view.real, columns=view.columns, row_names=[""] * len(view.rows),
-                                        width=half, height=height, color_system=colours)
+            real = self._blocks(view.real, [""] * len(view.rows), view.columns, layout, half, height)
         else:
             _, img_h, img_w, _ = s.real.shape
             n = legible_count(len(s.real), img_h, img_w, half, height)
             real = image_grid_strips(s.real[:n], width=half, height=height, color_system=colours)
         return fake, real
+
+    def _blocks(self, images, names: list[str], columns: int, layout: Arrangement, width: int,
+                height: int) -> list[Strip]:
+        """The rows in ``layout.blocks`` labelled grids side by side, ``layout.rows`` rows each."""
+        per = layout.rows
+        block_width = (width - BLOCK_GAP * (layout.blocks - 1)) // layout.blocks
+        blocks = []
+        for b in range(math.ceil(len(names) / per)):
+            rows = names[b * per:(b + 1) * per]
+            block = images[b * per * columns:(b * per + len(rows)) * columns]
+            blocks.append(labelled_grid_strips(block, columns=columns, row_names=rows, width=block_width,
+                                               height=height, color_system=self.color_system))
+        if len(blocks) == 1:
+            return blocks[0]
+        gap = Strip.blank(BLOCK_GAP, _PLAIN)
+        lines = []
+        for y in range(height):
+            parts = [blocks[0][y]]
+            for block in blocks[1:]:
+                parts += [gap, block[y]]
+            lines.append(Strip.join(parts))
+        return lines
 
     def _beside(self, fake: list[Strip], real: list[Strip], half: int) -> list[Strip]:
         gap = Strip.blank(_GAP, _PLAIN)
