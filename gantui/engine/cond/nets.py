@@ -28,7 +28,6 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -53,7 +52,9 @@ def balanced_labels(n: int, classes: int, device: torch.device) -> Tensor:
 
 
 def one_hot(labels: Tensor, classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    return F.one_hot(labels, classes).to(dtype)
+    """(B,) labels -> (B, K) one-hot rows by a comparison: no range check, so no host sync on any device
+    (``F.one_hot`` reads the labels' maximum back on the CPU)."""
+    return (labels[:, None] == torch.arange(classes, device=labels.device)).to(dtype)
 
 
 class ConditionalGenerator(nn.Module):
