@@ -32,6 +32,10 @@ LOSS_NAMES = (
 )
 TOY_DATASETS = ("ring8", "grid25", "spiral", "gaussian")
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder", "fake")
+# Image sets with class labels (a folder has them with one sub-folder per class).
+LABELLED_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "folder")
+COND_KINDS = ("none", "cgan", "infogan")
+COND_D_MODES = ("projection", "concat", "acgan")
 DEVICE_HINT = "auto, cpu, cuda, cuda:N or mps"
 DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:[0-9]{1,9})?", re.ASCII)  # resolve_device says which exist
 MAX_LAYERS = 16  # hidden-width lists: more than this is a typo, not an architecture
@@ -100,6 +104,28 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "width": Field(64, "DCGAN base channel count", min=1, max=1024),
         "spectral_norm": Field(False, "spectral normalisation on every D layer"),
         "batchnorm_d": Field(True, "BatchNorm in the DCGAN discriminator (off for gradient penalties)"),
+    },
+    # What G draws is steered by a label (a conditional GAN) or by latent codes (InfoGAN); see
+    # gantui/engine/cond/. Fixed for the life of a run: the players' shapes depend on it.
+    "cond": {
+        "kind": Field("none", "none; cgan: G and D see the class label; infogan: latent codes with a Q head",
+                      choices=COND_KINDS),
+        "d": Field("projection", "how a cgan's D uses the label: projection (Miyato & Koyama), concat "
+                                 "(one-hot beside the input), acgan (a class head, Odena et al.)",
+                   choices=COND_D_MODES),
+        "embed_dim": Field(0, "width of G's label embedding (0: the number of classes)", min=0, max=4096),
+        "class_weight": Field(1.0, "acgan: weight of the class cross-entropy in both players' costs", min=0.0,
+                              max=1e3),
+        "categories": Field(10, "infogan: values of the categorical code (0: none)", min=0, max=1000),
+        "continuous": Field(2, "infogan: continuous codes, each uniform in [-1, 1]", min=0, max=64),
+        "lambda_cat": Field(1.0, "infogan: weight of the categorical code's information term", min=0.0,
+                            max=1e3),
+        "lambda_cont": Field(0.1, "infogan: weight of the continuous codes' information term", min=0.0,
+                             max=1e3),
+        "eval_every": Field(100, "iterations between label_accuracy / info_accuracy read-outs (0: never); "
+                                 "they also take at most 5 % of the run's time", min=0, max=MAX_EVERY),
+        "eval_samples": Field(1000, "generated images classified per label_accuracy read-out", min=10,
+                              max=100000),
     },
     "loss": {
         "name": Field("nonsaturating", "GAN objective", choices=LOSS_NAMES),
@@ -201,6 +227,7 @@ class Config:
     preset: str
     data: Section
     model: Section
+    cond: Section
     loss: Section
     train: Section
     log: Section
@@ -309,10 +336,32 @@ def _cross_check(values: dict[str, dict[str, Any]], at: Callable[..., str]) -> N
     if model["name"] == "dcgan" and data["image_size"] not in (0, 32, 64):
         raise ConfigError(f"{at('data.image_size', 'model.name')}: data.image_size = {data['image_size']}: "
                           "dcgan needs 32 or 64")
+    _check_cond(values, at)
     if loss["name"] in ("wgan-gp", "dragan") and model["name"] == "dcgan" and model["batchnorm_d"]:
         raise ConfigError(f"{at('loss.name', 'model.batchnorm_d', 'model.name')}: loss.name = "
                           f"'{loss['name']}' penalises per-sample gradients: set model.batchnorm_d = false "
                           "(no BatchNorm in the critic)")
+
+
+def _check_cond(values: dict[str, dict[str, Any]], at: Callable[..., str]) -> None:
+    """A conditional GAN needs labelled images; InfoGAN needs images and at least one code."""
+    cond, data = values["cond"], values["data"]
+    kind, name = cond["kind"], data["name"]
+    if kind == "none":
+        return
+    if name in TOY_DATASETS:
+        raise ConfigError(f"{at('cond.kind', 'data.name')}: cond.kind = '{kind}' needs image data, but "
+                          f"data.name = '{name}' is 2-D: use cond.kind = 'none'")
+    if kind == "cgan" and name not in LABELLED_DATASETS:
+        raise ConfigError(f"{at('cond.kind', 'data.name')}: cond.kind = 'cgan' needs labelled images "
+                          f"({', '.join(LABELLED_DATASETS)}), but data.name = '{name}' has no labels: "
+                          "use cond.kind = 'infogan', which learns its own codes")
+    if kind == "infogan" and cond["categories"] == 0 and cond["continuous"] == 0:
+        raise ConfigError(f"{at('cond.categories', 'cond.continuous')}: cond.categories = 0 and "
+                          "cond.continuous = 0: InfoGAN needs at least one latent code")
+    if kind == "infogan" and cond["categories"] == 1:
+        raise ConfigError(f"{at('cond.categories')}: cond.categories = 1: a categorical code needs at least "
+                          "2 values (0: no categorical code)")
 
 
 def resolve(doc: Mapping[str, Any], *, source: str, preset: str = "",

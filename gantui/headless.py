@@ -37,7 +37,9 @@ def metrics_line(row: dict[str, float]) -> str:
     fields = (*game, ("loss_d", "L_D {:.4f}"),
               ("loss_g", "L_G {:.4f}"), ("jsd_bound", "JSD>= {:.4f}"), ("fdiv_bound", "f-div>= {:.4f}"),
               ("w_estimate", "W {:.4f}"), ("jsd_probe", "JSD_probe {:.4f}"), ("jsd_true", "JSD {:.4f}"),
-              ("modes", "modes {:.0f}"), ("hq", "hq {:.1%}"), ("steps_per_sec", "{:.0f} it/s"))
+              ("modes", "modes {:.0f}"), ("hq", "hq {:.1%}"), ("label_accuracy", "label acc {:.1%}"),
+              ("mi_bound", "I(c;x)>= {:.3f}"), ("info_accuracy", "info acc {:.1%}"),
+              ("steps_per_sec", "{:.0f} it/s"))
     for key, fmt in fields:
         value = row.get(key, math.nan)
         if math.isfinite(value):

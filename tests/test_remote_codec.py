@@ -185,6 +185,19 @@ def test_samples_arrays_must_have_the_shapes_the_ui_draws() -> None:
         codec.decode(codec.encode(bad_toy)[4:], codec.SERVER_KINDS)
 
 
+def test_a_conditional_grid_travels_and_its_labels_are_checked() -> None:
+    image = image_samples(n=4)
+    grid = dataclasses.replace(image, labels=frozen_array(np.array([0, 0, 1, 1])), label_names=("0", "1"),
+                               label_kind="class", columns=2, sweeps=(), scores=(("label_accuracy", 0.5),),
+                               real_labels=frozen_array(np.array([0, 0, 1, 1])))
+    back = codec.decode(codec.encode(grid)[4:], codec.SERVER_KINDS)
+    assert back.labels.tolist() == [0, 0, 1, 1] and back.label_names == ("0", "1") and back.columns == 2
+    assert back.scores == (("label_accuracy", 0.5),)
+    short = dataclasses.replace(grid, labels=frozen_array(np.array([0, 1])))  # labels for 2 of 4 images
+    with pytest.raises(codec.DecodeError, match=r"ImageSamples\.labels"):
+        codec.decode(codec.encode(short)[4:], codec.SERVER_KINDS)
+
+
 def test_frame_lengths_are_checked_before_anything_is_read() -> None:
     with pytest.raises(codec.FrameTooLarge, match=r"the limit is 65,536"):
         codec.check_length((1 << 20).to_bytes(4, "big"), 65536)

@@ -257,6 +257,7 @@ def restore(trainer: Trainer, state: dict[str, Any], *, path: Path | str = "chec
     Everything that can fail is tried before the live settings change, and any failure is one line.
     """
     where = printable(path)
+    _check_condition(state, trainer.cond.kind, where)
     for name, module in (("G", trainer.G), ("D", trainer.D)):
         want, have = shapes(module), {k: list(v.shape) for k, v in state[name].items()}
         if want != have:
@@ -293,6 +294,20 @@ def restore(trainer: Trainer, state: dict[str, Any], *, path: Path | str = "chec
     trainer.freeze("g", bool(knobs["frozen_g"]))
     trainer.step, trainer.d_steps, trainer.g_steps = state["step"], state["d_steps"], state["g_steps"]
     trainer.invalidate_graph()  # optimiser state tensors may have been replaced
+
+
+_KIND_WORDS = {"none": "an unconditional GAN", "cgan": "a conditional GAN (class labels)",
+               "infogan": "an InfoGAN (latent codes)"}
+
+
+def _check_condition(state: dict[str, Any], kind: str, where: str) -> None:
+    """A checkpoint's players are built for its cond.kind: another kind is refused in one line."""
+    cond = state["config"].get("cond")
+    saved = cond.get("kind", "none") if isinstance(cond, Mapping) else "none"
+    if saved != kind:
+        what = _KIND_WORDS.get(saved, f"cond.kind = {_show(saved)}")
+        raise CheckpointError(f"{where}: holds {what}, but this configuration has cond.kind = '{kind}' "
+                              f"({_KIND_WORDS[kind]}); resume it with its own configuration (--resume alone)")
 
 
 def _first_mismatch(want: dict[str, list[int]], have: dict[str, list[int]]) -> list[str]:

@@ -12,9 +12,10 @@ import numpy as np
 __all__ = ["image_grid", "normalised_scores", "toy_scatter"]
 
 
-def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
+def image_grid(images: np.ndarray, pad: int = 2, *, columns: int = 0) -> np.ndarray:
+    """The images in rows of ``columns`` (0: as square a grid as n allows), ``pad`` pixels apart."""
     n, h, w, c = images.shape
-    cols = math.ceil(math.sqrt(n))
+    cols = columns if columns > 0 else math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad, c), dtype=np.uint8)
     for i in range(n):

@@ -150,8 +150,9 @@ def probe_job(trainer, *, max_steps: int, budget_s: float) -> ProbeJob:
     z = torch.Generator(device=device).manual_seed(seed)
 
     @torch.no_grad()
-    def fake(n: int) -> torch.Tensor:
-        return G(torch.randn(n, trainer.z_dim, device=device, generator=z))
+    def fake(n: int) -> torch.Tensor:  # a conditional run's fakes: conditions drawn from p(c) as in training
+        noise = torch.randn(n, trainer.z_dim, device=device, generator=z)
+        return trainer.cond.fake(G, noise, trainer.cond.condition(n, z))
 
     if trainer.sampler.is_toy:
         net: nn.Module = FourierProbe(generator=torch.Generator().manual_seed(seed + 2), device=device)

@@ -131,15 +131,20 @@ def _window(flat: list[float], layout: Layout, counters: tuple[int, int, int, fl
 
 
 def heldout(trainer) -> tuple[list[str], list[Tensor]]:
-    """The loss's divergence read-out on a batch the optimiser never saw, as 0-dim device tensors.
+    """The loss's divergence read-out (and the condition's: mi_bound, AC-GAN's class accuracies) on a
+    batch the optimiser never saw, as 0-dim device tensors.
 
     BatchNorm statistics and the training random streams are left as they were, so looking at a run
     never changes it.
     """
-    t = trainer
+    t, cond = trainer, trainer.cond
     with torch.no_grad(), frozen_buffers(t.D), frozen_buffers(t.G), isolated_rng(t.random_streams):
-        real = t.sampler.sample(t.eval_batch)
-        fake = t.G(t._noise(t.eval_batch))
-        values = t.loss.readout(t.D(real), t.D(fake))
+        real, y_real = cond.real(t.sampler, t.eval_batch)
+        z, c = t._latent(t.eval_batch)
+        fake = cond.fake(t.G, z, c)
+        v_real, aux_real = cond.judge(t.D, real, y_real)
+        v_fake, aux_fake = cond.judge(t.D, fake, c)
+        values = t.loss.readout(v_real, v_fake)
+        values.update(cond.readout(aux_real, y_real, aux_fake, c))
     names = sorted(values)
     return names, [values[n].float() for n in names]

@@ -138,9 +138,9 @@ class RunFolder:
         return read_log(self.events.path, numeric=False)
 
     # ---------------------------------------------------------------------------- samples
-    def write_image_grid(self, step: int, images: np.ndarray) -> Path:
-        """Save an (N, H, W, C) uint8 batch as one PNG grid."""
-        return self._save_png(step, image_grid(images))
+    def write_image_grid(self, step: int, images: np.ndarray, *, columns: int = 0) -> Path:
+        """Save an (N, H, W, C) uint8 batch as one PNG grid (``columns`` per row; 0: a square grid)."""
+        return self._save_png(step, image_grid(images, columns=columns))
 
     def write_toy_scatter(self, step: int, real: np.ndarray, fake: np.ndarray, surface: np.ndarray,
                           extent: tuple[float, float, float, float], *, score: bool = False) -> Path:

@@ -257,6 +257,7 @@ class Runner:
         self._rate_ref = (window.step, window.time)
         row.update(extra)
         self.probe.maybe_start()
+        row.update(self.observer.condition_metrics(row, self.note))  # label / info accuracy when due
         self.queue_row(row, step=window.step)
         self._report_graph_status()
         return True
@@ -325,7 +326,8 @@ class Runner:
             return
         step, folder = self.trainer.step, self.folder
         if isinstance(event, ImageSamples):
-            ok = self.recorder.write("a sample PNG", lambda: folder.write_image_grid(step, event.fake))
+            ok = self.recorder.write("a sample PNG", lambda: folder.write_image_grid(step, event.fake,
+                                                                                     columns=event.columns))
         else:
             ok = self.recorder.write("a sample PNG", lambda: folder.write_toy_scatter(
                 step, event.real, event.fake, event.d_surface, event.extent, score=event.surface == "score"))

@@ -47,6 +47,7 @@ MAX_RESUMED_ROWS = 200_000  # rows of an earlier run's metrics.jsonl replayed to
 # What a checkpoint fixes: the players' shapes, the optimiser its state belongs to, the random streams.
 FIXED_ON_RESUME = {
     "model": "the checkpoint's G and D have this architecture",
+    "cond": "the checkpoint's G and D are built for this conditioning (labels or codes)",
     "data.name": "the players were trained on this dataset",
     "data.image_size": "the players' shapes follow the image size",
     "data.channels": "the players' shapes follow the channels",

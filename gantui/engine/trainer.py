@@ -9,6 +9,10 @@ On CUDA each player's step is captured in a CUDA graph and replayed (:mod:`gantu
 everywhere else, and whenever capture is not possible, it runs eagerly. Host-side counters advance
 the same way in both modes.
 
+A conditional run (a class label, or InfoGAN's codes) goes through the same steps: ``self.cond``
+(:mod:`gantui.engine.cond`) says what each batch is conditioned on, how G and D take it, and what
+each player's cost adds to the loss's own terms; for an unconditional run it adds nothing.
+
 The trainer is plain synchronous code with no thread and no UI; :mod:`gantui.engine.runner` drives it.
 """
 
@@ -25,10 +29,10 @@ from torch import nn
 
 from gantui.config import Config
 from gantui.engine.compiling import compiled_players
+from gantui.engine.cond import build_condition
 from gantui.engine.device import bind_training_thread, wants_channels_last
 from gantui.engine.graphs import CudaBackend, IterationGraph, Key, graph_blocker
 from gantui.engine.losses import Loss, configure
-from gantui.engine.models import build_models
 from gantui.engine.optim import (
     attach_lr,
     group_key,
@@ -74,7 +78,8 @@ class Trainer:
         self.z_dim: int = cfg.model.z_dim
         self.gp_weight: float = cfg.loss.gp_weight
         self.clip: float = cfg.loss.clip
-        self.G, self.D = build_models(cfg.model, data_shape=tuple(sampler.shape))
+        self.cond = build_condition(cfg.cond, sampler=sampler, device=device)
+        self.G, self.D = self.cond.build_models(cfg.model, data_shape=tuple(sampler.shape))
         self.G.to(device)
         self.D.to(device)
         if wants_channels_last(cfg.model.name, device):
@@ -124,7 +129,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- set-up
     def _configure_loss(self, name: str) -> Loss:
-        return configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
+        loss = configure(name, lsgan_coding=self.cfg.loss.lsgan_coding, fgan_g=self.cfg.loss.fgan_g)
+        return self.cond.describe(loss)
 
     def _optimizer(self, params: list[nn.Parameter], player: str) -> torch.optim.Optimizer:
         t = self.cfg.train
@@ -180,10 +186,11 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
         return contextlib.nullcontext()
 
-    def _critic(self, x: torch.Tensor) -> torch.Tensor:
-        """D for the gradient penalties: the plain module (they differentiate it twice)."""
+    def _critic(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """D for the gradient penalties: the plain module (they differentiate it twice), judging the
+        interpolates with the real batch's labels ``y`` in a conditional run."""
         with self._mixed():
-            return self.D(x).float()
+            return self.cond.score(self.D, x, y).float()
 
     # ------------------------------------------------------------------------------- steering
     def set_k(self, k: int) -> None:
@@ -231,6 +238,10 @@ class Trainer:
             if self.device.type == "cuda" and self.device.index is not None:
                 torch.cuda.set_device(self.device)
 
+    def _latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's input for n fakes: noise z and the condition c (None for an unconditional run)."""
+        return self._noise(n), self.cond.condition(n, self.noise)
+
     def d_step(self) -> None:
         """One discriminator update on a fresh real minibatch and fresh noise."""
         self._on_training_thread()
@@ -250,20 +261,24 @@ class Trainer:
     def _d_update(self) -> None:
         """A D-step's device work, with no host-side bookkeeping (so a graph can capture it)."""
         self._step_begin()
-        real = self.sampler.sample(self.batch_size)
+        real, y_real = self.cond.real(self.sampler, self.batch_size)
+        z, c = self._latent(self.batch_size)
         with self._mixed():
             with torch.no_grad():
-                fake = self._g_net(self._noise(self.batch_size))
-            v_real = self._d_net(real).float()
-            v_fake = self._d_net(fake).float()
+                fake = self.cond.fake(self._g_net, z, c)
+            v_real, aux_real = self.cond.judge(self._d_net, real, y_real)
+            v_fake, aux_fake = self.cond.judge(self._d_net, fake, c)
         loss_d = self.loss.d_loss(v_real, v_fake)
         total, gp = loss_d, self._zero
-        if self.loss.penalty == "wgan-gp":
-            gp, _ = gradient_penalty(self._critic, real, fake, generator=self.noise)
+        if self.loss.penalty == "wgan-gp":  # interpolates are judged with the real batch's labels
+            gp, _ = gradient_penalty(lambda x: self._critic(x, y_real), real, fake, generator=self.noise)
             total = loss_d + self.gp_weight * gp
         elif self.loss.penalty == "dragan":
-            gp, _ = dragan_penalty(self._critic, real, generator=self.noise)
+            gp, _ = dragan_penalty(lambda x: self._critic(x, y_real), real, generator=self.noise)
             total = loss_d + self.gp_weight * gp
+        extra = self.cond.d_term(aux_real, y_real, aux_fake, c)
+        if extra is not None:
+            total = total + extra
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         with torch.no_grad():
@@ -282,17 +297,20 @@ class Trainer:
     def _g_update(self) -> None:
         """A G-step's device work, with no host-side bookkeeping."""
         self._step_begin()
+        z, c = self._latent(self.batch_size)
         with self._mixed():
-            v_fake = self._d_net(self._g_net(self._noise(self.batch_size))).float()
+            v_fake, aux_fake = self.cond.judge(self._d_net, self.cond.fake(self._g_net, z, c), c)
             v_real = None
             if self.loss.needs_real_in_g:
                 with torch.no_grad():
-                    v_real = self._d_net(self.sampler.sample(self.batch_size)).float()
+                    real, y_real = self.cond.real(self.sampler, self.batch_size)
+                    v_real = self.cond.score(self._d_net, real, y_real).float()
         loss_g = self.loss.g_loss(v_fake, v_real)
+        extra = self.cond.g_term(aux_fake, c)
         # backward(inputs=...): G's gradients only, laid out like G's parameters (channels-last
         # included), as AccumulateGrad guarantees and CUDA's fused Adam checks.
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=self.g_params)
+        (loss_g if extra is None else loss_g + extra).backward(inputs=self.g_params)
         with torch.no_grad():
             grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
                 [p.grad for p in self.g_params if p.grad is not None])))
@@ -379,15 +397,16 @@ class Trainer:
         return "g" if self.ema is None else "ema"
 
     @torch.no_grad()
-    def generate(self, n: int | None = None, *, ema: bool = False) -> torch.Tensor:
-        """Samples from G (or its EMA) without touching the training noise stream or BatchNorm statistics.
-
-        With no ``n``, the fixed noise batch of every sample grid, from the generator the grids show.
-        """
+    def generate(self, n: int | None = None, *, ema: bool = False,
+                 latent: tuple[torch.Tensor, torch.Tensor | None] | None = None) -> torch.Tensor:
+        """Samples without touching the training noise stream or BatchNorm statistics: of the fixed noise
+        batch (from the generator the grids show), of ``n`` fresh latents, or of a given ``latent``
+        (z, c). ``ema``: from G's moving average (when train.g_ema is on) whatever the input."""
         model = self.ema.model if self.ema is not None and (ema or n is None) else self.G
         with frozen_buffers(model), isolated_rng(self.random_streams):
-            z = self.fixed_noise if n is None else self._noise(n)
-            return model(z)
+            if latent is None:
+                latent = (self.fixed_noise, None) if n is None else self._latent(n)
+            return self.cond.fake(model, *latent)
 
     @torch.no_grad()
     def d_probability(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,7 @@ METRIC_NAMES = (
     "modes", "hq", "jsd_probe", "probe_at", "probe_steps", "probe_converged",
     "fid", "fd_classifier", "kid", "kid_std", "is", "is_std", "precision", "recall", "density", "coverage",
     "classes_covered", "class_kl", "eval_at", "eval_seconds", "eval_ema",
+    "label_accuracy", "ac_real", "ac_fake", "mi_bound", "mi_cont", "info_accuracy",
 )
 # Columns that count something: written to metrics.jsonl as JSON integers.
 INTEGER_METRICS = frozenset({"step", "k", "modes", "probe_at", "probe_steps", "probe_converged",
@@ -48,6 +49,10 @@ def frozen_array(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
     return a
+
+
+def _no_labels() -> np.ndarray:
+    return frozen_array(np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +113,29 @@ class MetricsBatch(Event):
 
 @dataclass(frozen=True, slots=True)
 class ImageSamples(Event):
-    """Samples from the fixed noise batch, and a fixed batch of real images for comparison."""
+    """Samples from the fixed noise batch, and a fixed batch of real images for comparison.
+
+    A conditional run lays its grid out by condition: ``fake`` holds pages of ``columns`` images per
+    row, one row per label, and ``labels`` says each image's row label (``label_kind`` "class": the
+    class G was asked for; "code": InfoGAN's categorical value), named by ``label_names``. InfoGAN's
+    ``fake`` holds one page per entry of ``sweeps`` (page j's columns sweep continuous code j, e.g.
+    "c1 from −2 to 2"); the pages follow each other in ``fake`` and ``labels``. ``real`` is then laid
+    out by class in the same columns (``real_labels``). ``scores`` carries the latest conditional
+    read-outs for the panel's caption: ("label_accuracy", 0.83), ("mi_bound", 1.9), ("mi_ceiling", ln 10).
+    An unconditional run leaves all of these empty.
+    """
 
     step: int
     fake: np.ndarray  # uint8, (N, H, W, C), C in {1, 3}
     real: np.ndarray  # uint8, (N, H, W, C)
     generator: str = "g"  # "ema": the fakes come from the moving average of G's weights (train.g_ema)
+    labels: np.ndarray = field(default_factory=_no_labels)  # int64 (N,), or empty
+    label_names: tuple[str, ...] = ()
+    label_kind: str = ""  # "", "class" or "code"
+    columns: int = 0  # images per row of the grid (0: the panel lays the images out freely)
+    sweeps: tuple[str, ...] = ()
+    real_labels: np.ndarray = field(default_factory=_no_labels)  # int64 (N_real,), or empty
+    scores: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,12 @@ def _check_images(s: ImageSamples) -> None:
     for name, a in (("fake", s.fake), ("real", s.real)):
         if a.dtype != np.uint8 or a.ndim != 4 or a.shape[3] not in (1, 3):
             raise ValueError(f"ImageSamples.{name} {a.dtype} {a.shape}: expected uint8 (N, H, W, 1|3)")
+    # A conditional grid: labels for every image or none; the panel checks the layout itself.
+    for name, a, images in (("labels", s.labels, s.fake), ("real_labels", s.real_labels, s.real)):
+        if a.dtype != np.int64 or a.ndim != 1 or len(a) not in (0, len(images)):
+            raise ValueError(f"ImageSamples.{name} {a.dtype} {a.shape}: expected int64 (N,) or empty")
+    if s.columns < 0 or s.label_kind not in ("", "class", "code"):
+        raise ValueError(f"ImageSamples columns {s.columns}, label_kind {s.label_kind[:20]!r}")
 
 
 def _check_toy(s: ToySamples) -> None:

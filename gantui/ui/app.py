@@ -342,5 +342,14 @@ class GanApp(Steering, Viewing, App[RunResult]):
     def action_toggle_real(self) -> None:
         self.samples.toggle_real()
 
+    def action_one_class(self) -> None:
+        self.samples.toggle_one_class()
+
+    def action_next_class(self) -> None:
+        self.samples.next_class()
+
+    def action_next_sweep(self) -> None:
+        self.samples.next_sweep()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(keys.HELP_ROWS))

@@ -33,6 +33,7 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("Freeze / unfreeze D", "freeze('d')"),
     ("Freeze / unfreeze G", "freeze('g')"),
     ("Run the D-optimality probe", "probe"),
+    ("Evaluate image quality now", "evaluate"),
     ("Real samples on / off", "toggle_real"),
     ("Save a checkpoint", "save_checkpoint"),
     ("Roll back to the last good checkpoint", "rollback"),

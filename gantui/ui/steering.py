@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from gantui.protocol import (
     ChangeK,
     Command,
+    Evaluate,
     Probe,
     Rollback,
     RunState,
@@ -97,6 +98,9 @@ class Steering:
 
     def action_probe(self: GanApp) -> None:
         self.send_command(Probe())
+
+    def action_evaluate(self: GanApp) -> None:
+        self.send_command(Evaluate())
 
     def action_save_checkpoint(self: GanApp) -> None:
         self.send_command(SaveCheckpoint())

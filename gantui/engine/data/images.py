@@ -41,6 +41,16 @@ _TORCHVISION = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py"),
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# Short names of each labelled set's classes, by label: what a conditional run's grid writes at a row's
+# start (torchvision's own names are longer: "0 - zero", "T-shirt/top", "automobile").
+_DIGITS = tuple(str(i) for i in range(10))
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "digits": _DIGITS,
+    "mnist": _DIGITS,
+    "fashion-mnist": ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                      "boot"),
+    "cifar10": ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
 # ITU-R 601-2 luma, the weights PIL uses for RGB -> L.
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -91,7 +101,9 @@ class ImageSource:
 
     ``pixels`` holds the whole set as uint8 (N, C, H, W) on the host when it fits there (torchvision
     sets, digits, streamed fake data); otherwise ``items`` reads one (C, H, W) uint8 image at a time
-    (folders). ``max_value`` is the pixel value that maps to +1 (255, or 16 for digits).
+    (folders). ``max_value`` is the pixel value that maps to +1 (255, or 16 for digits). ``labels``
+    holds each image's class (N,) int64 where the set has classes, and ``classes`` their names by label:
+    a folder has them when every image lies in one of two or more sub-folders, one per class.
     """
 
     name: str
@@ -101,6 +113,7 @@ class ImageSource:
     pixels: Tensor | None = None
     items: Dataset | None = None
     labels: Tensor | None = None
+    classes: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.pixels) if self.pixels is not None else len(self.items)  # type: ignore[arg-type]
@@ -164,7 +177,7 @@ def _load_digits(shape: tuple[int, int, int]) -> ImageSource:
     digits = load_digits()
     pixels = torch.from_numpy(digits.images.astype(np.uint8)).unsqueeze(1)  # (1797, 1, 8, 8), 0..16
     return ImageSource("digits", "scikit-learn's bundled digits", shape, 16, pixels=pixels,
-                       labels=torch.from_numpy(digits.target).long())
+                       labels=torch.from_numpy(digits.target).long(), classes=CLASS_NAMES["digits"])
 
 
 def _one_line(exc: BaseException) -> str:
@@ -192,7 +205,8 @@ def _load_torchvision(name: str, root: Path, download: bool, shape: tuple[int, i
     data = torch.as_tensor(np.asarray(dataset.data), dtype=torch.uint8)
     pixels = data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2)  # (N, C, H, W)
     labels = torch.as_tensor(np.asarray(dataset.targets)).long()
-    return ImageSource(name, str(folder), shape, 255, pixels=pixels.contiguous(), labels=labels)
+    return ImageSource(name, str(folder), shape, 255, pixels=pixels.contiguous(), labels=labels,
+                       classes=CLASS_NAMES[name])
 
 
 def image_files(path: Path) -> list[Path]:
@@ -209,8 +223,26 @@ def _load_folder(path_text: str, shape: tuple[int, int, int]) -> ImageSource:
     files = image_files(path)
     if not files:
         raise DataError(f"{path}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, recursively)")
-    return ImageSource("folder", str(path), shape, 255,
-                       items=FolderImages(files, channels=shape[0], size=shape[1]))
+    labels, classes = folder_classes(path, files)
+    items = FolderImages(files, channels=shape[0], size=shape[1])
+    return ImageSource("folder", str(path), shape, 255, items=items, labels=labels, classes=classes)
+
+
+def folder_classes(root: Path, files: list[Path]) -> tuple[Tensor | None, tuple[str, ...]]:
+    """(labels, class names) of an image folder laid out as one sub-folder per class, else (None, ()).
+
+    The class of an image is the first folder under ``root`` on its path (so ``cats/2024/a.png`` is a
+    cat), numbered in sorted order (torchvision's ImageFolder does the same). A folder with images
+    directly in it, or with fewer than two sub-folders, has no classes.
+    """
+    if any(f.parent == root for f in files):
+        return None, ()
+    firsts = [f.relative_to(root).parts[0] for f in files]
+    classes = tuple(sorted(set(firsts)))
+    if len(classes) < 2:
+        return None, ()
+    index = {name: i for i, name in enumerate(classes)}
+    return torch.tensor([index[name] for name in firsts], dtype=torch.long), classes
 
 
 def load_image_source(data_cfg: Any, *, seed: int = 0, split: str = "train") -> ImageSource:

@@ -9,6 +9,11 @@ hottest loop. The three samplers keep it cheap in different ways:
 - :class:`StreamingSampler` streams uint8 batches through a DataLoader (pinned memory, non-blocking
   copies) for sets that do not fit, and converts them to [−1, 1] on the device.
 
+A labelled image set (``classes`` is not empty) also gives labelled minibatches,
+:meth:`~DeviceTensorSampler.sample_labelled` (x and each image's class, drawn together: what a
+conditional GAN's D-step needs), and :meth:`~DeviceTensorSampler.class_examples`, a fixed batch
+ordered class by class for the dashboard's grid.
+
 :func:`build_sampler` picks one from the ``[data]`` config section.
 """
 
@@ -52,6 +57,21 @@ class Sampler(Protocol):
         ...
 
 
+class LabelledSampler(Sampler, Protocol):
+    """A sampler of a labelled image set: ``classes`` names the labels 0 … K − 1."""
+
+    classes: tuple[str, ...]
+    labels: Tensor  # (N,) int64 on the host: the class of each image of the set
+
+    def sample_labelled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """A fresh minibatch and its labels, (batch_size,) int64 on ``device``."""
+        ...
+
+    def class_examples(self, per_class: int) -> tuple[Tensor, Tensor]:
+        """The same ``per_class`` images of every class on each call, class 0 first, and their labels."""
+        ...
+
+
 def device_generator(device: torch.device, seed: int) -> torch.Generator:
     """A generator that lives on ``device``, so random draws there never touch the host."""
     return torch.Generator(device=device).manual_seed(seed)
@@ -60,6 +80,19 @@ def device_generator(device: torch.device, seed: int) -> torch.Generator:
 def _spread_indices(n: int, length: int) -> Tensor:
     """``n`` indices spread evenly over ``range(length)`` (wrapping when n > length)."""
     return torch.arange(n) * length // n if n <= length else torch.arange(n) % length
+
+
+def class_example_indices(labels: Tensor, classes: int, per_class: int) -> Tensor:
+    """Indices of ``per_class`` images of each class (spread over that class's images), class 0 first.
+
+    A class with no image at all is filled with −1: its row stays empty.
+    """
+    out = torch.full((classes, per_class), -1, dtype=torch.long)
+    for c in range(classes):
+        rows = torch.nonzero(labels == c).view(-1)
+        if len(rows):
+            out[c] = rows[_spread_indices(per_class, len(rows))]
+    return out.view(-1)
 
 
 class ToySampler:
@@ -93,13 +126,17 @@ class DeviceTensorSampler:
 
     is_toy = False
 
-    def __init__(self, data: Tensor, *, name: str, seed: int, labels: Tensor | None = None) -> None:
+    def __init__(self, data: Tensor, *, name: str, seed: int, labels: Tensor | None = None,
+                 classes: tuple[str, ...] = (), location: str = "") -> None:
         self.data = data  # (N, *shape) float32 in [−1, 1], on the device
+        self.location = location or name  # where the set came from, for messages
         self.labels = labels  # (N,) int64 on the host, or None
+        self.classes = classes if labels is not None else ()
         self.name = name
         self.shape = tuple(data.shape[1:])
         self.device = data.device
         self.generator = device_generator(data.device, seed)
+        self._labels = labels.to(data.device) if labels is not None else None  # gathered with the images
 
     def __len__(self) -> int:
         return len(self.data)
@@ -113,8 +150,35 @@ class DeviceTensorSampler:
         index = torch.randint(len(self.data), (batch_size,), device=self.device, generator=self.generator)
         return self.data[index]
 
+    def sample_labelled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """One draw of indices for both, so ``sample`` and this advance the stream alike."""
+        if self._labels is None:
+            raise ValueError(f"{self.name} has no labels")
+        index = torch.randint(len(self.data), (batch_size,), device=self.device, generator=self.generator)
+        return self.data[index], self._labels[index]
+
     def fixed_batch(self, n: int) -> Tensor:
         return self.data[_spread_indices(n, len(self.data)).to(self.device)]
+
+    def class_examples(self, per_class: int) -> tuple[Tensor, Tensor]:
+        if self.labels is None:
+            raise ValueError(f"{self.name} has no labels")
+        index = class_example_indices(self.labels, len(self.classes), per_class)
+        return _gather_or_blank(lambda i: self.data[i.to(self.device)], index, self.shape, self.device), \
+            _row_labels(len(self.classes), per_class, self.device)
+
+
+def _row_labels(classes: int, per_class: int, device: torch.device) -> Tensor:
+    return torch.arange(classes, device=device).repeat_interleave(per_class)
+
+
+def _gather_or_blank(gather, index: Tensor, shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """Images ``gather(index)`` where ``index >= 0``; black (−1) where it is −1 (a class without images)."""
+    out = torch.full((len(index), *shape), -1.0, device=device)
+    present = index >= 0
+    if bool(present.any()):
+        out[present.to(device)] = gather(index[present])
+    return out
 
 
 class _Rows(Dataset):
@@ -130,10 +194,24 @@ class _Rows(Dataset):
         return self.rows[index]
 
 
+class _Labelled(Dataset):
+    """A dataset's images with their labels: DataLoader's collate turns the pairs into two batches."""
+
+    def __init__(self, images: Dataset, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.labels[index]
+
+
 class StreamingSampler:
     """uint8 batches streamed through a DataLoader, converted to [−1, 1] on the device.
 
-    The iterator is endless: when an epoch ends a new (reshuffled) one starts; workers persist.
+    The iterator is endless: when an epoch ends a new (reshuffled) one starts; workers persist. A
+    labelled set streams (images, labels) pairs, so a labelled minibatch is one draw like any other.
     """
 
     is_toy = False
@@ -141,15 +219,20 @@ class StreamingSampler:
     def __init__(self, source: ImageSource, *, device: torch.device, seed: int, workers: int) -> None:
         self.source = source
         self.labels = source.labels
+        self.classes = source.classes if source.labels is not None else ()
         self.name = source.name
+        self.location = source.location
         self.shape = source.shape
         self.device = device
         self.workers = workers
         self.seed = seed
-        self._dataset: Dataset = _Rows(source.pixels) if source.pixels is not None else source.items
+        images: Dataset = _Rows(source.pixels) if source.pixels is not None else source.items
+        self._images = images
+        self._dataset: Dataset = images if source.labels is None else _Labelled(images, source.labels)
         self._batch_size = 0
         self._loader: DataLoader | None = None
-        self._batches: Iterator[Tensor] | None = None
+        self._batches: Iterator = iter(())
+        self._started = False
 
     def __len__(self) -> int:
         return len(self.source)
@@ -164,25 +247,49 @@ class StreamingSampler:
                                   pin_memory=self.device.type == "cuda")
         self._batch_size = batch_size
         self._batches = iter(self._loader)
+        self._started = True
 
-    def sample(self, batch_size: int) -> Tensor:
-        if batch_size != self._batch_size or self._batches is None:
+    def _next(self, batch_size: int):
+        if batch_size != self._batch_size or not self._started:
             self._start(batch_size)
-        assert self._loader is not None and self._batches is not None
+        assert self._loader is not None
         try:
             try:
-                pixels = next(self._batches)
+                return next(self._batches)
             except StopIteration:  # end of an epoch: reshuffle and go on
                 self._batches = iter(self._loader)
-                pixels = next(self._batches)
+                return next(self._batches)
         except Exception as exc:  # a worker's error arrives wrapped in its whole traceback
             raise worker_error(exc) from None
+
+    def sample(self, batch_size: int) -> Tensor:
+        batch = self._next(batch_size)
+        pixels = batch if self.labels is None else batch[0]
         return self.source.to_unit(pixels.to(self.device, non_blocking=True))
 
+    def sample_labelled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        if self.labels is None:
+            raise ValueError(f"{self.name} has no labels")
+        pixels, labels = self._next(batch_size)
+        return (self.source.to_unit(pixels.to(self.device, non_blocking=True)),
+                labels.to(self.device, non_blocking=True))
+
     def fixed_batch(self, n: int) -> Tensor:
-        index = _spread_indices(n, len(self._dataset))
-        pixels = torch.stack([self._dataset[int(i)] for i in index])
+        index = _spread_indices(n, len(self._images))
+        pixels = torch.stack([self._images[int(i)] for i in index])
         return self.source.to_unit(pixels.to(self.device))
+
+    def class_examples(self, per_class: int) -> tuple[Tensor, Tensor]:
+        if self.labels is None:
+            raise ValueError(f"{self.name} has no labels")
+        index = class_example_indices(self.labels, len(self.classes), per_class)
+
+        def gather(rows: Tensor) -> Tensor:
+            pixels = torch.stack([self._images[int(i)] for i in rows])
+            return self.source.to_unit(pixels.to(self.device))
+
+        return _gather_or_blank(gather, index, self.shape, self.device), \
+            _row_labels(len(self.classes), per_class, self.device)
 
 
 def fixed_real_batch(sampler: Sampler, n: int) -> Tensor:
@@ -253,5 +360,6 @@ def build_sampler(data_cfg: Any, *, device: torch.device, seed: int, channels_la
         check_fits(source.nbytes_on_device(), device, f"{data_cfg.name} on {device.type} as float32",
                    "set data.on_device = no to stream it, or lower data.image_size")
         data = move_to_device(source, device, workers=data_cfg.workers, channels_last=channels_last)
-        return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels)
+        return DeviceTensorSampler(data, name=source.name, seed=seed, labels=source.labels,
+                                   classes=source.classes, location=source.location)
     return StreamingSampler(source, device=device, seed=seed, workers=data_cfg.workers)

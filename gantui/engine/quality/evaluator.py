@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -62,11 +62,16 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 
 class SnapshotGenerator:
-    """``n → images``: a frozen copy of a generator, with its own noise stream (``seed``)."""
+    """``n → images``: a frozen copy of a generator, with its own noise stream (``seed``).
+
+    A conditional run's G takes (z, c): pass the trainer's ``cond``, whose ``condition(n, generator)``
+    draws c from p(c) (labels by the data's class frequencies, InfoGAN codes) on the same stream.
+    """
 
     def __init__(self, model: nn.Module, *, z_dim: int, device: torch.device, seed: int,
-                 batch_size: int = GENERATION_BATCH) -> None:
+                 batch_size: int = GENERATION_BATCH, condition: Any = None) -> None:
         self.model = copy.deepcopy(model).requires_grad_(False)
+        self.condition = condition if condition is not None and condition.active else None
         self.z_dim, self.device = z_dim, device
         self.noise = torch.Generator(device=device).manual_seed(seed)
         # BatchNorm in training mode normalises by the batch: generate in the batches G trains on.
@@ -76,6 +81,8 @@ class SnapshotGenerator:
     def __call__(self, n: int) -> Tensor:
         z = torch.randn(n, self.z_dim, device=self.device, generator=self.noise)
         with frozen_buffers(self.model):
+            if self.condition is not None:
+                return self.condition.fake(self.model, z, self.condition.condition(n, self.noise)).float()
             return self.model(z).float()
 
 

@@ -29,7 +29,10 @@ __all__ = [
     "halfblock_cells",
     "image_grid_strips",
     "image_strips",
+    "labelled_grid_strips",
     "legible_count",
+    "legible_grid",
+    "legible_tile",
     "pack_cells",
 ]
 
@@ -145,6 +148,25 @@ def grid_layout(
     return cols, rows, tile_h, tile_w
 
 
+def legible_tile(img_h: int, img_w: int) -> tuple[int, int]:
+    """The smallest tile (h, w) in pixels that an image may be shown at: MIN_TILE_PX on its longer side."""
+    longer = max(img_h, img_w, 1)
+    if longer <= MIN_TILE_PX:
+        return img_h, img_w
+    # integer arithmetic: 47 * (12 / 47) floors to 11 in floating point
+    return max(1, img_h * MIN_TILE_PX // longer), max(1, img_w * MIN_TILE_PX // longer)
+
+
+def legible_grid(rows: int, columns: int, img_h: int, img_w: int, width: int, height: int,
+                 gap: int = 1) -> tuple[int, int]:
+    """(rows, columns) of a rows x columns grid that fit in ``width`` x ``height`` cells legibly (the
+    rule of :func:`legible_count`); at least one of each."""
+    tile_h, tile_w = legible_tile(img_h, img_w)
+    cols_fit = (width + gap) // (tile_w + gap)
+    rows_fit = (height + gap) // (math.ceil(tile_h / 2) + gap)
+    return max(1, min(rows, rows_fit)), max(1, min(columns, cols_fit))
+
+
 def legible_count(n: int, img_h: int, img_w: int, width: int, height: int, gap: int = 1) -> int:
     """How many of ``n`` images fit in ``width`` x ``height`` cells, the longer side of none below
     ``MIN_TILE_PX`` pixels.
@@ -154,11 +176,7 @@ def legible_count(n: int, img_h: int, img_w: int, width: int, height: int, gap: 
     (64 digits of 8x8 in a 32x22 panel were 2x2 pixels each). At least one is always shown, shrunk
     further if even one does not fit.
     """
-    longer = max(img_h, img_w, 1)
-    if longer <= MIN_TILE_PX:
-        tile_h, tile_w = img_h, img_w
-    else:  # integer arithmetic: 47 * (12 / 47) floors to 11 in floating point
-        tile_h, tile_w = max(1, img_h * MIN_TILE_PX // longer), max(1, img_w * MIN_TILE_PX // longer)
+    tile_h, tile_w = legible_tile(img_h, img_w)
     cols = (width + gap) // (tile_w + gap)
     rows = (height + gap) // (math.ceil(tile_h / 2) + gap)
     return max(1, min(n, cols * rows))
@@ -214,6 +232,64 @@ def image_grid_strips(
 
     glyph, fg, bg = halfblock_cells(canvas[0::2], canvas[1::2])
     return cells_to_strips(pack_cells(glyph, fg, bg), color_system)
+
+
+def _fixed_layout(rows: int, cols: int, img_h: int, img_w: int, width: int, height: int,
+                  gap: int) -> tuple[int, int]:
+    """(tile_h, tile_w) for a rows x cols grid in ``width`` x ``2*height`` pixels (0 when none fits)."""
+    avail_w = (width - gap * (cols - 1)) // cols
+    avail_h = ((height - gap * (rows - 1)) // rows) * 2
+    if avail_w < 1 or avail_h < 1:
+        return 0, 0
+    scale = min(avail_w / img_w, avail_h / img_h)
+    if scale >= 1:
+        scale = float(math.floor(scale))
+    return max(1, math.floor(img_h * scale)), max(1, math.floor(img_w * scale))
+
+
+def labelled_grid_strips(
+    images: np.ndarray, *, columns: int, row_names: list[str], width: int, height: int,
+    color_system: str = "truecolor", gap: int = 1, name_style: Style | None = None,
+) -> list[Strip]:
+    """``images`` in rows of ``columns`` (row-major, ``len(row_names)`` rows), each row's name written at
+    its start: a conditional run's grid, one class per row.
+
+    Returns exactly ``height`` strips of ``width`` cells: the names in a left margin as wide as the
+    longest (plus a space), then the grid, top- and left-aligned so that the names sit beside their row.
+    """
+    images = np.asarray(images)
+    rows = len(row_names)
+    margin = min(max((len(name) for name in row_names), default=0) + 1, max(width - 1, 0)) if rows else 0
+    grid_width = width - margin
+    if images.ndim != 4 or images.dtype != np.uint8 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"images must be uint8 (N, H, W, C) with C in {{1, 3}}, got {images.dtype} "
+                         f"{images.shape}")
+    if rows == 0 or columns <= 0 or grid_width <= 0 or height <= 0 or len(images) == 0:
+        return blank_strips(max(width, 0), height)
+    _, img_h, img_w, channels = images.shape
+    tile_h, tile_w = _fixed_layout(rows, columns, img_h, img_w, grid_width, height, gap)
+    if tile_h == 0:
+        return blank_strips(width, height)
+    tiles = _resize(images, tile_h, tile_w)
+    codes = grey_to_codes(tiles[..., 0], color_system) if channels == 1 else rgb_to_codes(tiles, color_system)
+    canvas = np.full((2 * height, grid_width), -1, dtype=np.int64)
+    pitch_w, pitch_h = tile_w + gap, 2 * (math.ceil(tile_h / 2) + gap)
+    for i in range(min(len(images), rows * columns)):
+        top, x = (i // columns) * pitch_h, (i % columns) * pitch_w
+        if top >= 2 * height or x >= grid_width:
+            continue
+        piece = codes[i, : 2 * height - top, : grid_width - x]
+        canvas[top : top + piece.shape[0], x : x + piece.shape[1]] = piece
+    glyph, fg, bg = halfblock_cells(canvas[0::2], canvas[1::2])
+    grid = cells_to_strips(pack_cells(glyph, fg, bg), color_system)
+    style = name_style or Style(bold=True)
+    names = [""] * height
+    for r, name in enumerate(row_names):
+        line = r * pitch_h // 2
+        if line < height:
+            names[line] = name[: margin - 1] if margin > 1 else ""
+    return [Strip.join([Strip([Segment(name.ljust(margin), style if name else Style())], margin), row])
+            for name, row in zip(names, grid, strict=True)]
 
 
 def image_strips(
