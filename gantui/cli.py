@@ -21,6 +21,7 @@ from pathlib import Path
 
 from gantui import __version__
 from gantui.config import ConfigError
+from gantui.engine.distributed.group import LaunchError, launched
 from gantui.text import printable
 
 EXIT_OK = 0
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also serve the run over TCP (loopback unless HOST says otherwise), authenticated by "
                         "the key in RUN/attach.json; not encrypted: use ssh -L across untrusted networks")
     p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # a detached dashboard's run
+    p.add_argument("--gpus", type=int, metavar="N",
+                   help="train data-parallel in N processes, one GPU each (N CPU processes without CUDA); "
+                        "train.batch_size is the global batch")
     p.add_argument("--colors", choices=("auto", "truecolor", "256", "16"), default=None,
                    help="colour depth of the dashboard (auto: from COLORTERM and TERM)")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
@@ -135,8 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.list_presets:
             return _list_presets()
+        if args.gpus is not None or launched() is not None:  # a data-parallel run (gantui/parallel.py)
+            from gantui.parallel import run_parallel
+
+            return run_parallel(args, list(sys.argv[1:] if argv is None else argv))
         return _run(args)
-    except ConfigError as exc:
+    except (ConfigError, LaunchError) as exc:
         return error(str(exc))
     except KeyboardInterrupt:
         return 128 + 2

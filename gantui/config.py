@@ -158,6 +158,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
                          choices=("off", "reduce-overhead", "max-autotune")),
         "g_ema": Field(0.0, "EMA decay of G's weights, evaluated and shown when > 0 (0.999 as StyleGAN "
                             "and BigGAN)", min=0.0, max=1.0, max_exclusive=True),
+        "sync_bn": Field(False, "data-parallel runs: BatchNorm statistics of the global batch, shared by "
+                                "every rank (off: each rank normalises by its own share)"),
     },
     "log": {
         "every": Field(20, "iterations per metrics read-out (one device sync each)", min=1, max=100000),

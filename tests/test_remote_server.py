@@ -104,7 +104,7 @@ def test_commands_reach_the_runner_under_the_viewers_name(runtime: Path) -> None
 @pytest.mark.parametrize(("frames", "why"), [
     (b"\x00\x00\x00\x05hello", "not a gantui frame"),
     ((1 << 30).to_bytes(4, "big"), "limit"),  # announces a gigabyte: never read
-    (codec.encode(Notice(0, "info", "an event")), "unexpected message kind"),  # an event where a command belongs
+    (codec.encode(Notice(0, "info", "an event")), "unexpected message kind"),  # an event, not a command
     (codec.encode(SetK(2))[:-1] + b"\xc3", "bad SetK"),  # k = True
     (codec.encode(Bye()), None),  # a goodbye before the hello: closed without a word
 ])

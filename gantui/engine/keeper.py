@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gantui.engine import checkpoint as ckpt
+from gantui.engine.distributed.resume import world_change
 from gantui.engine.health import nonfinite_in_state
 from gantui.engine.recorder import rescue_dirs
 from gantui.engine.session import rows_array
@@ -37,8 +38,11 @@ class RunKeeper:
     # --------------------------------------------------------------------- checkpoints
     def capture(self) -> dict[str, Any]:
         r = self.runner
-        return ckpt.capture(r.trainer, config=r.cfg.as_dict(), history=r.history) | {
+        state = ckpt.capture(r.trainer, config=r.cfg.as_dict(), history=r.history) | {
             "elapsed": r.elapsed, "preset": r.cfg.preset}
+        if r.trainer.ranks is not None:
+            r.trainer.ranks.checkpoint(state)  # every rank's random streams
+        return state
 
     def checkpoint(self, tag: str) -> Path | None:
         """Save a checkpoint; a state that is not finite is never saved (it fails the run instead)."""
@@ -102,6 +106,10 @@ class RunKeeper:
         self.replay_history()
         name = printable(s.checkpoint_path.name if s.checkpoint_path else "")
         r.intervention("resume", f"resumed from {name} at step {s.resumed_from:,}", label="resumed")
+        world = r.trainer.ranks.world if r.trainer.ranks is not None else 1
+        if s.resumed_world != world:
+            r.intervention("config", world_change(s.resumed_world, world, r.cfg.train.batch_size),
+                           label=f"ranks {world}")
         kinds = {"train.k": "k", "loss.name": "loss", "train.lr_d": "lr_d", "train.lr_g": "lr_g",
                  "train.freeze_d": "freeze", "train.freeze_g": "freeze"}
         for key, before, after in s.resume_changes:
@@ -130,11 +138,14 @@ class RunKeeper:
         path = files[-1].path
         before = r.trainer.step
         try:
-            ckpt.restore(r.trainer, ckpt.load(path), path=path)
+            state = ckpt.load(path)
+            ckpt.restore(r.trainer, state, path=path)
         except ckpt.CheckpointError as exc:
             r.note("warning", f"rollback failed: {exc}")
             r.emit_state("rollback failed")
             return
+        if r.trainer.ranks is not None:
+            r.trainer.ranks.loaded(state)  # the other ranks take the same state
         step, folder = r.trainer.step, r.folder
         assert folder is not None
         r.forget_after(step)

@@ -59,16 +59,19 @@ def dragan_penalty(
     real: Tensor,
     *,
     generator: torch.Generator | None = None,
+    std: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """DRAGAN (Kodali et al. 2017): the same penalty at points near the real data only.
 
     x_p = x + 0.5·std(x)·u with u ~ U[0,1) elementwise, then x̂ = x + α(x_p − x), α ~ U[0,1] per sample.
-    std(x) is one scalar over the whole batch, as in the authors' code (``X.std()``). Draw order, for
-    reproducibility with a seeded ``generator``: first u (the shape of x), then α (one per sample).
+    std(x) is one scalar over the whole batch, as in the authors' code (``X.std()``); a data-parallel
+    rank passes ``std``, the std of the global batch, since its own share of the batch is not the batch.
+    Draw order, for reproducibility with a seeded ``generator``: first u (the shape of x), then α (one
+    per sample).
     """
     real = real.detach()
     u = torch.rand(real.shape, device=real.device, dtype=real.dtype, generator=generator)
-    perturbed = real + 0.5 * real.std() * u
+    perturbed = real + 0.5 * (real.std() if std is None else std) * u
     alpha = _per_sample_uniform(real, generator)
     x_hat = real + alpha * (perturbed - real)
     return _penalty_at(critic, x_hat)

@@ -135,6 +135,7 @@ class Runner:
 
     # ------------------------------------------------------------------------- the loop
     def _main(self) -> None:
+        ranks = self.trainer.ranks  # data parallelism: rank 0 keeps the other ranks in step (else None)
         try:
             if self.trainer.device.type == "cuda":
                 torch.cuda.set_device(self.trainer.device)
@@ -143,6 +144,8 @@ class Runner:
             self.send_samples(png=self.trainer.step == 0 and self.cfg.log.png_every > 0)
             self.good.remember(self.trainer)  # before the first good read-out, the initial state is good
             while self.stop_request is None:
+                if ranks is not None:
+                    ranks.boundary(self)
                 idle = self.status != "running" and not self.probe.busy and not self.quality.busy
                 self._apply_commands(block=idle)
                 if self.stop_request is None and self.status == "running":
@@ -158,6 +161,9 @@ class Runner:
             self.emit(Failure(step=self.trainer.step, message=f"trainer thread crashed: {exc!r}",
                               detail=traceback.format_exc()))
             self.emit(Finished(step=self.trainer.step, reason="failed"))
+        finally:
+            if ranks is not None:
+                ranks.close()
 
     def _advance(self) -> None:
         t, log = self.trainer, self.cfg.log
@@ -377,6 +383,8 @@ class Runner:
         self.trainer.ready_readouts(wait=True)  # the windows after the bad one are of the bad branch
         self._windows.clear()
         self.good.restore(self.trainer)
+        if self.trainer.ranks is not None:
+            self.trainer.ranks.restored()
         self._pending = [r for r in self._pending if r["step"] <= self.trainer.step]
         self._last_row = self._pending[-1] if self._pending else None
         self.set_status("failed", message, emit=False)

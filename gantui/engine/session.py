@@ -33,6 +33,7 @@ from gantui.engine.device import (
     resolve_device,
     wants_channels_last,
 )
+from gantui.engine.distributed.resume import saved_world
 from gantui.engine.quality.setup import space_names
 from gantui.engine.runfolder import Mode, RunFolder, default_run_dir
 from gantui.engine.runlock import check_free
@@ -152,6 +153,7 @@ class Session:
     checkpoint_path: Path | None = None
     resumed_from: int | None = None  # the step a resumed run continues from
     resume_changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (key, checkpoint's, now)
+    resumed_world: int = 1  # how many data-parallel ranks saved the checkpoint resumed from
     notes: list[str] = field(default_factory=list)  # what the runner should say once it starts
 
     @classmethod
@@ -213,6 +215,7 @@ class Session:
         self.elapsed = float(resume.state.get("elapsed", 0.0))
         self.checkpoint_path = resume.path
         self.resumed_from = t.step
+        self.resumed_world = saved_world(resume.state)
         old = copy.deepcopy(dict(resume.state["config"]))
         for knob, key in KNOB_KEYS.items():
             section, name = key.split(".")

@@ -23,6 +23,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -46,6 +47,9 @@ from gantui.engine.penalties import dragan_penalty, gradient_penalty
 from gantui.engine.quality.ema import EMA
 from gantui.engine.readout import D_SLOTS, G_SLOTS, Layout, Readouts, Window, heldout
 from gantui.engine.rng import frozen_buffers, isolated_rng
+
+if TYPE_CHECKING:
+    from gantui.engine.distributed.team import Team
 
 __all__ = ["D_SLOTS", "EVAL_BATCH", "G_SLOTS", "Knobs", "Trainer"]
 
@@ -121,6 +125,8 @@ class Trainer:
         self._zero = torch.zeros((), device=device)
         self._readouts = Readouts(device)
         self._thread: int | None = None  # the thread the training budget was given to
+        # Data parallelism (gantui.engine.distributed) sets this; a single process leaves it None.
+        self.ranks: Team | None = None
         self.graph = IterationGraph(
             blocked=blocked, backend=CudaBackend(device) if blocked is None else None,
             optimizers=lambda: (self.opt_d, self.opt_g),
@@ -274,13 +280,16 @@ class Trainer:
             gp, _ = gradient_penalty(lambda x: self._critic(x, y_real), real, fake, generator=self.noise)
             total = loss_d + self.gp_weight * gp
         elif self.loss.penalty == "dragan":
-            gp, _ = dragan_penalty(lambda x: self._critic(x, y_real), real, generator=self.noise)
+            std = None if self.ranks is None else self.ranks.batch_std(real)
+            gp, _ = dragan_penalty(lambda x: self._critic(x, y_real), real, generator=self.noise, std=std)
             total = loss_d + self.gp_weight * gp
         extra = self.cond.d_term(aux_real, y_real, aux_fake, c)
         if extra is not None:
             total = total + extra
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
+        if self.ranks is not None:
+            self.ranks.gradients(self.d_params)  # every rank steps with the global batch's gradient
         with torch.no_grad():
             grad_norm = torch.linalg.vector_norm(
                 torch.stack(torch._foreach_norm([p.grad for p in self.d_params if p.grad is not None])))
@@ -311,6 +320,8 @@ class Trainer:
         # included), as AccumulateGrad guarantees and CUDA's fused Adam checks.
         self.opt_g.zero_grad(set_to_none=True)
         (loss_g if extra is None else loss_g + extra).backward(inputs=self.g_params)
+        if self.ranks is not None:
+            self.ranks.gradients(self.g_params)
         with torch.no_grad():
             grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
                 [p.grad for p in self.g_params if p.grad is not None])))
@@ -362,6 +373,8 @@ class Trainer:
         of the state (parameters, buffers, optimiser state) was no longer finite at its end.
         """
         extra_names, extra = heldout(self)
+        if self.ranks is not None:
+            self.ranks.window(self._acc_d, self._acc_g)  # the means over every rank's share, in place
         # max |x| over every tensor of the state, optimisers' included: finite exactly when all of it is
         # (Adam's exp_avg_sq can overflow while every weight is still finite), with no host sync here.
         state = [x.detach() for x in self.live_tensors() if x.is_floating_point() and x.numel()]

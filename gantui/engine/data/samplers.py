@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from gantui.engine.data.fake import fake_images
 from gantui.engine.data.images import ImageSource, dataset_shape, load_image_source, worker_error
@@ -227,8 +227,9 @@ class StreamingSampler:
         self.workers = workers
         self.seed = seed
         images: Dataset = _Rows(source.pixels) if source.pixels is not None else source.items
-        self._images = images
-        self._dataset: Dataset = images if source.labels is None else _Labelled(images, source.labels)
+        self._images = images  # the "show real" views are the whole set's, whichever share trains
+        self._whole: Dataset = images if source.labels is None else _Labelled(images, source.labels)
+        self._dataset: Dataset = self._whole
         self._batch_size = 0
         self._loader: DataLoader | None = None
         self._batches: Iterator = iter(())
@@ -248,6 +249,14 @@ class StreamingSampler:
         self._batch_size = batch_size
         self._batches = iter(self._loader)
         self._started = True
+
+    def shard(self, *, rank: int, world: int, seed: int) -> None:
+        """Train on one data-parallel rank's share of the set: every ``world``-th image from ``rank`` on,
+        shuffled with ``seed`` (as DistributedSampler partitions a set, without its padding)."""
+        self._dataset = Subset(self._whole, range(rank, len(self._whole), world))
+        self.seed = seed
+        self._batch_size = 0
+        self._loader, self._batches, self._started = None, iter(()), False
 
     def _next(self, batch_size: int):
         if batch_size != self._batch_size or not self._started:
