@@ -37,9 +37,14 @@ examples:
   gantui --preset digits-mlp --headless --steps 2000
   gantui --resume runs/20261123-101500-ring8
 
-keys in the dashboard: space pause, n/d/g step, +/- k, l loss, [ ] { } learning rates,
-D/G freeze, o probe, r real samples, s checkpoint, u roll back, p save preset,
-ctrl+p command palette, ? help, q quit (ctrl+c too)
+keys in the dashboard (? lists them all): space pause, n/d/g step, +/- k, l loss,
+[ ] { } learning rates, D/G freeze, o probe, E evaluate, r real samples,
+c/v/w classes and codes, s checkpoint, u roll back, p save preset; viewing:
+1/2/3 last 1k/10k/100k, z/Z zoom, left/right scroll, home/end, 0 reset, e smooth,
+y log scale, m plots, x maximise; ctrl+p command palette, q quit (ctrl+c too)
+
+other commands: gantui attach [RUN], gantui ls, gantui stop RUN, gantui view RUN;
+data-parallel: gantui --gpus N (or torchrun ... -m gantui --headless)
 
 exit status: 0 done, 2 usage mistake, 3 training failed or the run folder stayed
 unwritable, 128+N after signal N (a final checkpoint is saved)

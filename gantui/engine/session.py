@@ -232,8 +232,8 @@ class Session:
         if self.resumed_from is None:
             return
         if folder.dropped_lines:
-            self.notes.append(f"cannot use {folder.dropped_lines} line(s) of the run's logs: dropped "
-                              f"{folder.dropped_lines} unusable line(s)")
+            self.notes.append(f"dropped {folder.dropped_lines} unusable line(s) of the run's "
+                              "metrics.jsonl and events.jsonl (damaged or not gantui's)")
         moved = folder.set_aside_checkpoints_after(self.resumed_from)
         if moved:
             self.notes.append(f"moved {moved} checkpoint(s) past step {self.resumed_from:,} to "
