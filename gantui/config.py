@@ -77,6 +77,7 @@ class Config:
     log: Section
     eval: Section
     ui: Section
+    alerts: Section
 
     def as_dict(self) -> dict[str, Any]:
         """Everything, in the preset file's shape (so a run's config.toml loads as a preset)."""
@@ -181,10 +182,22 @@ def _cross_check(values: dict[str, dict[str, Any]], at: Callable[..., str]) -> N
         raise ConfigError(f"{at('data.image_size', 'model.name')}: data.image_size = {data['image_size']}: "
                           "dcgan needs 32 or 64")
     _check_cond(values, at)
+    _check_plots(values["ui"]["plots"], at)
     if loss["name"] in ("wgan-gp", "dragan") and model["name"] == "dcgan" and model["batchnorm_d"]:
         raise ConfigError(f"{at('loss.name', 'model.batchnorm_d', 'model.name')}: loss.name = "
                           f"'{loss['name']}' penalises per-sample gradients: set model.batchnorm_d = false "
                           "(no BatchNorm in the critic)")
+
+
+def _check_plots(plots: str, at: Callable[..., str]) -> None:
+    """``ui.plots`` names metric columns the trainer can report (the dashboard draws any of them)."""
+    from gantui.protocol.events import METRIC_NAMES
+
+    for name in (part.strip() for part in plots.split(",")):
+        if name and name not in METRIC_NAMES:
+            raise ConfigError(f"{at('ui.plots')}: ui.plots = {_show(plots)}: {_show(name)} is not a metric"
+                              f"{_suggest(name, METRIC_NAMES)}; expected comma-separated columns such as "
+                              "grad_norm_g, grad_norm_d, gp, modes")
 
 
 def _check_cond(values: dict[str, dict[str, Any]], at: Callable[..., str]) -> None:

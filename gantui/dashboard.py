@@ -79,6 +79,7 @@ def build_app(session: Session, controller) -> GanApp:
         refresh_hz=cfg.ui.refresh_hz,
         plot_budget=cfg.ui.plot_budget,
         history=cfg.ui.history,
+        plots=[name.strip() for name in cfg.ui.plots.split(",") if name.strip()],
     )
 
 

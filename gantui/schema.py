@@ -182,5 +182,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
                                      "dropped): detach (the run goes on in the background) or stop",
                            choices=("detach", "stop")),
         "history": Field(2000, "points kept per plotted series before decimation", min=100, max=100000),
+        "plots": Field("", "metric columns whose plots are shown from the start besides the default ones, "
+                           "comma-separated (e.g. \"grad_norm_g, modes\"); m chooses more", hint="comma-"
+                           "separated metric columns (grad_norm_d, grad_norm_g, gp, modes, ...)"),
+    },
+    "alerts": {
+        "enabled": Field(True, "let the GAN doctor watch the logged windows and raise alerts"),
+        "pause": Field(False, "pause training when an alert is raised"),
+        "patience": Field(5, "logged windows a condition must hold before its alert is raised, and must be "
+                             "gone before it clears", min=1, max=10000),
+        "d_gap": Field(0.4, "D wins: D(x) - D(G(z)) at least this (a lower bound on the total variation "
+                            "between data and G's distribution)", min=0.0, max=1.0, min_exclusive=True,
+                       max_exclusive=True),
+        "d_fake": Field(0.1, "G's gradient vanishes under a saturating cost (minimax): D(G(z)) at most this",
+                        min=0.0, max=0.5, min_exclusive=True),
+        "grad_norm": Field(100.0, "gradient norms explode: grad_norm_d or grad_norm_g above this", min=0.0,
+                           min_exclusive=True),
+        "modes_kept": Field(0.75, "mode collapse: covered modes (toys) or recall (images) below this share "
+                                  "of the run's best", min=0.0, max=1.0, min_exclusive=True,
+                            max_exclusive=True),
+        "critic_drift": Field(100.0, "a critic drifts: the mean of its scores |(v_real + v_fake) / 2| above "
+                                     "this", min=0.0, min_exclusive=True),
+        "oscillation": Field(0.3, "loss oscillation: L_D's standard deviation over the last 40 windows "
+                                  "above this (in nats; BCE-family losses), swinging across its mean",
+                             min=0.0, min_exclusive=True),
     },
 }
