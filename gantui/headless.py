@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
-from gantui.protocol import Failure, Finished, MetricsBatch, Notice, Stop
+from gantui.protocol import Alert, Failure, Finished, MetricsBatch, Notice, Stop
 from gantui.text import printable
 
 EXIT_DIVERGED = 3
@@ -138,6 +138,10 @@ def run_headless(session: Session, console: Console | None = None, *, listen: st
                     warning = event.level == "warning"
                     progress.console.print(f"{'warning' if warning else 'note'}: {printable(event.message)}",
                                            markup=False, style="yellow" if warning else "dim", soft_wrap=True)
+                elif isinstance(event, Alert):
+                    if event.step > (session.resumed_from or -1):  # a resume's replay was shown before
+                        progress.console.print(alert_line(event), markup=False, soft_wrap=True,
+                                               style="yellow" if event.active else "dim")
                 elif isinstance(event, Failure):
                     failed = True
                     progress.console.print(f"failed at step {event.step}: {printable(event.message)}",
@@ -156,6 +160,14 @@ def run_headless(session: Session, console: Console | None = None, *, listen: st
     if signals.received is not None:
         return 128 + int(signals.received)
     return EXIT_DIVERGED if failed or finished.reason in ("failed", "write-failed") else 0
+
+
+def alert_line(alert: Alert) -> str:
+    """The doctor's finding as one log line: what, when, the evidence and what to try."""
+    if not alert.active:
+        return f"alert cleared at step {alert.step:,}: {printable(alert.title)} ({printable(alert.message)})"
+    line = f"alert at step {alert.step:,}: {printable(alert.title)}: {printable(alert.message)}"
+    return line + (f" -> {printable(alert.suggestion)}" if alert.suggestion else "")
 
 
 def _summary(console: Console, session: Session, runner: Runner, finished: Finished,

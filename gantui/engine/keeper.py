@@ -19,6 +19,7 @@ from gantui.engine.health import nonfinite_in_state
 from gantui.engine.recorder import rescue_dirs
 from gantui.engine.session import rows_array
 from gantui.protocol import METRIC_NAMES, HistoryReset, Intervention, MetricsBatch, frozen_array
+from gantui.protocol.records import alert_from_record
 from gantui.text import printable
 
 if TYPE_CHECKING:
@@ -123,10 +124,14 @@ class RunKeeper:
         if rows is not None and len(rows):
             r.emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(rows)))
         for record in r.history:
-            if record.get("label"):
+            alert = alert_from_record(record)
+            if alert is not None:
+                r.emit(alert)
+            elif record.get("label"):
                 r.emit(Intervention(step=int(record["step"]), t=float(record.get("t", 0.0)),
                                     kind=str(record.get("kind", "")), detail=str(record.get("detail", "")),
                                     label=str(record["label"]), origin=str(record.get("by", ""))))
+        r.doctor.adopt_history(r.history)
 
     def rollback(self) -> None:
         r = self.runner

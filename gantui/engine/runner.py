@@ -26,6 +26,7 @@ import torch
 from gantui.config import Config
 from gantui.engine import checkpoint as ckpt
 from gantui.engine.cadence import Cadence
+from gantui.engine.doctor_slot import DoctorSlot
 from gantui.engine.good_state import GoodState
 from gantui.engine.health import nonfinite_summary
 from gantui.engine.host import HostProbe
@@ -94,6 +95,7 @@ class Runner:
         self.keeper = RunKeeper(self)
         self.probe = ProbeSlot(self)
         self.quality = QualitySlot(self)
+        self.doctor = DoctorSlot(self)
         self._graph_status = ""
         step = self.trainer.step
         # Files come every N iterations, as the user set; the toy metrics (and probes, in their slot) also
@@ -314,6 +316,7 @@ class Runner:
             self._last_emit = now
             self.recorder.add_rows(rows)
             self.emit(MetricsBatch(columns=METRIC_NAMES, values=frozen_array(_as_array(rows))))
+            self.doctor.observe(rows)
         if self.recorder.pending and not self.recorder.failing and not self.recorder.flush():
             self.write_failed()
 
@@ -429,6 +432,7 @@ class Runner:
         """The run went back to ``step``: drop what was measured or scheduled for the abandoned branch."""
         self.probe.cancel()
         self.quality.cancel()
+        self.doctor.forget_after(step)
         self._pending = [r for r in self._pending if r["step"] <= step]
         self._last_row = None
         self.recorder.discard_after(step)

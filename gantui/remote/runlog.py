@@ -1,6 +1,7 @@
 """A run folder's events.jsonl as the events a dashboard showed when they happened.
 
-Each line is one intervention (``step``, ``t``, ``kind``, ``detail``, and ``by`` when a viewer asked).
+Each line is one intervention (``step``, ``t``, ``kind``, ``detail``, and ``by`` when a viewer asked),
+or one of the GAN doctor's alerts (``kind = "alert"``, raised or cleared).
 The runner showed user actions as markers and its own scheduled work (periodic checkpoints and
 probes) as log lines only; a line says which with ``"marker"`` when the runner writes it, else the
 kind decides (see :func:`record_event`).
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gantui.protocol import Intervention, Notice
+from gantui.protocol import Alert, Intervention, Notice
+from gantui.protocol.records import alert_from_record
 
 __all__ = ["read_events", "record_event"]
 
 
-def record_event(record: object) -> Intervention | Notice | None:
+def record_event(record: object) -> Intervention | Notice | Alert | None:
     """The event an events.jsonl record stood for, or None for a line that is not a record."""
     if not isinstance(record, dict):
         return None
+    if record.get("kind") == "alert":  # the GAN doctor's (gantui.protocol.records)
+        return alert_from_record(record)
     try:
         step, t = int(record.get("step", 0)), float(record.get("t", 0.0))
     except (TypeError, ValueError, OverflowError):
@@ -34,7 +38,7 @@ def record_event(record: object) -> Intervention | Notice | None:
     return Notice(step=step, level="info", message=detail)
 
 
-def read_events(path: Path, *, limit: int | None = None) -> list[Intervention | Notice]:
+def read_events(path: Path, *, limit: int | None = None) -> list[Intervention | Notice | Alert]:
     """Every record of an events.jsonl (its first ``limit`` bytes), in order; bad lines skipped."""
     try:
         with open(path, "rb") as f:
