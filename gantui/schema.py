@@ -201,8 +201,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "modes_kept": Field(0.75, "mode collapse: covered modes (toys) or recall (images) below this share "
                                   "of the run's best", min=0.0, max=1.0, min_exclusive=True,
                             max_exclusive=True),
-        "critic_drift": Field(100.0, "a critic drifts: the mean of its scores |(v_real + v_fake) / 2| above "
-                                     "this", min=0.0, min_exclusive=True),
+        "critic_drift": Field(1000.0, "a critic drifts: the mean of its scores |(v_real + v_fake) / 2| above "
+                                      "this (only their difference is trained)", min=0.0, min_exclusive=True),
         "oscillation": Field(0.3, "loss oscillation: L_D's standard deviation over the last 40 windows "
                                   "above this (in nats; BCE-family losses), swinging across its mean",
                              min=0.0, min_exclusive=True),

@@ -90,10 +90,10 @@ def test_a_rule_that_does_not_fit_the_new_loss_clears_at_once(doctor: Doctor) ->
 
 def test_critics_are_judged_on_their_scores_not_on_sigmoids(doctor: Doctor) -> None:
     # sigmoid(v) of a critic is 1 / 0 here: no "D wins" and no vanishing gradient for a WGAN.
-    found = feed(doctor, rows(5, loss="wgan-gp", d_real=1.0, d_fake=0.0, v_real=160.0, v_fake=150.0))
+    found = feed(doctor, rows(5, loss="wgan-gp", d_real=1.0, d_fake=0.0, v_real=1600.0, v_fake=1500.0))
     assert [(f.rule, f.active) for f in found] == [("critic_drift", True)]
-    assert "v(x) 160, v(G(z)) 150" in found[0].message and "= 10" in found[0].message
-    assert feed(doctor, rows(10, loss="wgan-gp", v_real=80.0, v_fake=70.0)) == []  # between 50 and 100
+    assert "v(x) 1.6e+03, v(G(z)) 1.5e+03" in found[0].message and "= 100" in found[0].message
+    assert feed(doctor, rows(10, loss="wgan-gp", v_real=800.0, v_fake=700.0)) == []  # between 500 and 1000
     found = feed(doctor, rows(5, loss="wgan-gp", v_real=3.0, v_fake=-2.0))
     assert [(f.rule, f.active) for f in found] == [("critic_drift", False)]
 
