@@ -52,6 +52,21 @@ def test_g_vanishing_is_raised_after_patience_windows_and_only_once(doctor: Doct
     assert "d_wins" not in doctor.active
 
 
+def test_d_wins_waits_while_the_vanishing_gradient_counts_and_then_is_included_in_it(doctor: Doctor) -> None:
+    """ring8-minimax: the gap passes 0.4 a window before D(G(z)) passes 0.1 (measured, seed 0)."""
+    early = rows(1, loss="minimax", d_real=0.9, d_fake=0.14)
+    stall = rows(10, loss="minimax", d_real=1.0, d_fake=0.0)
+    found = feed(doctor, early + stall)
+    assert [(f.rule, f.active) for f in found] == [("g_vanishing", True)]
+    # Raised before, under nonsaturating: cleared as included once the vanishing gradient is raised.
+    fresh = Doctor(Thresholds(), loss_traits)
+    feed(fresh, rows(5, d_real=0.9, d_fake=0.15))
+    assert set(fresh.active) == {"d_wins"}
+    found = feed(fresh, rows(5, loss="minimax", d_real=1.0, d_fake=0.0))
+    assert [(f.rule, f.active) for f in found] == [("g_vanishing", True), ("d_wins", False)]
+    assert "included in" in found[1].message
+
+
 def test_an_alert_clears_only_after_patience_windows_clearly_past_the_threshold(doctor: Doctor) -> None:
     feed(doctor, rows(5, loss="minimax", d_real=0.97, d_fake=0.03))
     # Hovering just above d_fake = 0.1 (below 2 x 0.1) neither clears it nor raises it again.

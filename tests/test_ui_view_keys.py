@@ -238,3 +238,12 @@ async def test_small_terminals_get_the_compact_view_and_large_ones_the_plots():
         app.refresh_plots()
         await pilot.pause()
         assert not app.compact and compact.region.area == 0 and app.plots[0].region.area > 0
+
+
+@run_async
+async def test_plots_asked_for_by_the_preset_are_on_screen_from_the_start():
+    """ui.plots = "grad_norm_g" (ring8-minimax): the collapse its description promises is drawn."""
+    app, controller = make_app(plots=["grad_norm_g"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await dashboard(pilot, app, controller, metrics_batch(0, 200))
+        assert [p.id for p in app.plots] == ["plot-game", "plot-losses", "plot-jsd", "plot-grads"]

@@ -267,14 +267,23 @@ class Doctor:
         changes: list[Finding] = []
         for rule in self.rules:
             verdict, evidence = rule.check(row, traits, self.thresholds, self._mem)
-            superseded_by = next((a for a, b in _SUPERSEDES.items() if b == rule.id and a in self.active),
-                                 None)
-            if superseded_by is not None:
-                verdict, evidence = NA, f"included in {self.active[superseded_by].title!r}"
+            verdict, evidence = self._superseded(rule, verdict, evidence)
             change = self._update(rule, verdict, evidence, row, traits, step)
             if change is not None:
                 changes.append(change)
         return changes
+
+    def _superseded(self, rule: Rule, verdict: str, evidence: str) -> Verdict:
+        """A rule whose finding another one includes waits while that one counts, and clears once it is
+        raised: under minimax, "D wins" is the vanishing gradient's cause, not a second alert."""
+        for over, under in _SUPERSEDES.items():
+            if under != rule.id:
+                continue
+            if over in self.active:
+                return NA, f"included in {self.active[over].title!r}"
+            if self._sick.get(over, 0) > 0:
+                return HOLD, ""
+        return verdict, evidence
 
     def adopt(self, findings: Iterable[Finding]) -> None:
         """Take ``findings`` as raised (a replayed history's open alerts): cleared when their rows say so."""
