@@ -60,10 +60,11 @@ def test_ring8_minimax_stalls_visibly_and_the_doctor_names_the_vanishing_gradien
     assert set(raised) == {"g_vanishing"}, raised  # "D wins" is included in it, not a second alert
     assert raised["g_vanishing"]["step"] <= 300 and "`l`" in raised["g_vanishing"]["suggestion"]
     assert "alert at step" in printed and "G's gradient vanishes" in printed
+    # ring8's non-saturating G sees grad_norm_g 1.8-4.5 over these steps (measured, seed 0).
+    assert all(r["grad_norm_g"] < 0.05 for r in rows if 40 <= r["step"] <= 200)
     late = [r for r in rows if r["step"] > 400]
-    assert all(r["d_fake"] <= 0.1 and r["d_real"] >= 0.9 for r in late)  # D wins
+    assert all(r["d_fake"] <= 0.1 and r["d_real"] >= 0.9 for r in late)  # D still wins
     assert all(-0.15 <= r["loss_g"] <= 0.0 for r in late)  # log(1 - D(G(z))) near its limit 0
-    assert max(r["grad_norm_g"] for r in late) < 5.0  # ring8's non-saturating G sees 14-22 here
     assert at(rows, 500)["modes"] <= 2
 
 

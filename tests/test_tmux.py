@@ -164,6 +164,18 @@ def test_zoom_smooth_resize_and_a_plain_terminal(terminal: Terminal, tmp_path: P
     assert terminal.wait_exit() == 0
 
 
+def test_ring8_minimax_stalls_on_screen_and_the_doctor_names_it(terminal: Terminal, tmp_path: Path) -> None:
+    """The preset's promise, as a user sees it: the gradient-norm plot and the doctor's badge and log line."""
+    command = gantui_command(tmp_path, "--preset", "ring8-minimax", "--run-dir", str(tmp_path / "run"),
+                             "--set", "train.threads=1")
+    terminal.start(command, width=160, height=48)
+    screen = terminal.wait_for(lambda s: "gradient vanishes" in s and "‖∇G‖" in s and s,
+                               "the doctor's alert and the gradient-norm plot")
+    assert "nonsaturating" in screen  # the log line's suggestion names the key and the loss
+    terminal.keys("q")
+    assert terminal.wait_exit() == 0
+
+
 def stop_background_run(run: Path) -> None:
     """Never leave a detached run behind, whatever the test did: kill the pid its attach.json names."""
     import json

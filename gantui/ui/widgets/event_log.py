@@ -94,7 +94,8 @@ class EventLog(RichLog):
     def alert(self, event: Alert, marker: Marker | None = None) -> None:
         title = printable(event.title)
         if not event.active:
-            self._add(event.step, Text(f"✓ cleared: {title}", style="green"))
+            why = f" ({printable(event.message)})" if event.message and event.message != "cleared" else ""
+            self._add(event.step, Text(f"✓ cleared: {title}{why}", style="green"))
             return
         body = Text.assemble(self._number(marker), (f"⚠ {title}", "bold #ffaa28"))
         if event.message:
