@@ -154,6 +154,27 @@ async def test_a_history_reset_forgets_later_rows_and_markers_and_rewinds_the_he
 
 
 @run_async
+async def test_a_rollback_re_sending_its_alerts_keeps_the_badge_without_repeating_the_log():
+    app, controller = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot, controller)
+        raised = alert("grad_explode", "gradients explode", step=1500)
+        controller.push(metrics_batch(0, 200), raised, alert("d_wins", "D wins", step=1000),
+                        alert("d_wins", "D wins", step=1400, active=False))
+        await pilot.pause()
+        # What the runner sends on a rollback to 2 000: its clears, the reset, then the kept history.
+        controller.push(alert("grad_explode", "gradients explode", step=2000, active=False),
+                        HistoryReset(step=2000, reason="rolled back"), alert("d_wins", "D wins", step=1000),
+                        alert("d_wins", "D wins", step=1400, active=False), raised)
+        await pilot.pause()
+        assert list(app.query_one(StatusLine).alerts) == ["grad_explode"]
+        assert len(app.markers) == 2
+        log = "\n".join(line.text for line in app.event_log.lines)
+        assert log.count("⚠ D wins") == 1 and log.count("cleared: D wins") == 1
+        assert log.count("⚠ gradients explode") == 1 and log.count("cleared: gradients explode") == 1
+
+
+@run_async
 async def test_readouts_from_an_earlier_step_say_the_step_they_were_measured_at():
     app, controller = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -110,6 +110,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         self.presets = list(presets)
         self.bundled_presets = frozenset(bundled_presets)
         self.saved_presets: set[str] = set()
+        self._alert_lines: set[tuple[str, int, bool]] = set()  # (rule, step, raised) already in the log
         self.initial_plots = tuple(plots)
         self.refresh_hz = min(max(refresh_hz, 0.2), 5.0)
         self.plot_budget = min(max(plot_budget, 0.01), 1.0)
@@ -214,8 +215,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
             if marker is not None:  # None: a marker the trainer re-sent after a rollback
                 log.intervention(event, marker)
         elif isinstance(event, Alert):
-            self.status_line.alert(event)
-            log.alert(event, self.markers.add_alert(event) if event.active else None)
+            self._alert(event)
         elif isinstance(event, HistoryReset):
             self.history.truncate(event.step)
             self.markers.truncate(event.step)
@@ -308,6 +308,16 @@ class GanApp(Steering, Viewing, App[RunResult]):
         cost = time.thread_time() - start + rendered
         self._next_history_draw = time.monotonic() + cost / self.plot_budget
         self._show_state()
+
+    def _alert(self, event: Alert) -> None:
+        """A badge, a marker and a log line; a rollback re-sends the kept history, which must not
+        repeat its lines (the marker list recognises its own re-sent markers)."""
+        self.status_line.alert(event)
+        marker = self.markers.add_alert(event) if event.active else None
+        line = (event.rule, event.step, event.active)
+        if line not in self._alert_lines:
+            self._alert_lines.add(line)
+            self.event_log.alert(event, marker)
 
     def _show_state(self, note: str = "") -> None:
         state = self.run_state
