@@ -6,6 +6,8 @@ nothing sleeps for a fixed time to synchronise.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
 import shutil
@@ -165,16 +167,16 @@ def test_zoom_smooth_resize_and_a_plain_terminal(terminal: Terminal, tmp_path: P
 
 
 def stop_background_run(run: Path) -> None:
-    """Never leave a detached run behind, whatever the test did: kill the pid its attach.json names."""
-    import json
-    import os
-    import signal
+    """Never leave a background run behind, whatever the test did: kill every gantui process whose
+    command line names ``run`` (a detached run may still be starting, before its attach.json exists)."""
+    import psutil
 
-    try:
-        pid = int(json.loads((run / "attach.json").read_text())["pid"])
-        os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, KeyError):
-        pass
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        named = any(str(run) in arg for arg in cmdline) and any("gantui" in arg for arg in cmdline)
+        if named and proc.pid != os.getpid():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 @pytest.fixture
@@ -205,6 +207,40 @@ def test_a_hang_up_detaches_the_run_and_it_goes_on_in_the_background(terminal: T
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     finals = sorted((run / "checkpoints").glob("final-*.pt"))
     assert torch.load(finals[-1], weights_only=True)["step"] > handed_over  # it trained on in the background
+
+
+def gantui_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``gantui ARGS`` as a plain process (no terminal), its output captured."""
+    return subprocess.run([sys.executable, "-m", "gantui", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def listed_running(run: Path) -> bool:
+    """``gantui ls`` lists ``run`` as running (other runs of this user may be listed too)."""
+    return bool(re.search(rf"{re.escape(str(run))} .* running ", gantui_cli("ls", timeout=60).stdout))
+
+
+def test_b_detaches_the_dashboard_run_and_says_how_to_attach_again(terminal: Terminal,
+                                                                   background: Path) -> None:
+    """b does what a hang-up does, on purpose: final checkpoint, the shell back with the attach line,
+    and the run training on in the background until gantui stop."""
+    run = background
+    terminal.start(gantui_command(run.parent, "--run-dir", str(run), "--set", "train.threads=1"),
+                   width=100, height=30)
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.keys("b")
+    assert terminal.wait_exit() == 0
+    terminal.wait_for(lambda s: "detached" in s, "the line saying how to attach again")
+    joined = terminal.tmux("capture-pane", "-p", "-J", "-t", terminal.name)  # wrapped lines joined
+    assert f"watch it with: gantui attach {run}" in joined, joined
+    handed_over = torch.load(next((run / "checkpoints").glob("final-*.pt")), weights_only=True)["step"]
+    log = run / "gantui.log"
+    wait_until(lambda: log.exists() and "detached" in log.read_text(), "the background run's log")
+    wait_until(lambda: listed_running(run), "the background run in gantui ls")
+    stopped = gantui_cli("stop", str(run))
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    finals = sorted((run / "checkpoints").glob("final-*.pt"))
+    assert torch.load(finals[-1], weights_only=True)["step"] > handed_over
 
 
 def test_a_hang_up_stops_the_run_with_on_hangup_stop(terminal: Terminal, tmp_path: Path) -> None:
