@@ -7,6 +7,8 @@ nothing sleeps for a fixed time to synchronise.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 import re
 import shlex
@@ -260,3 +262,85 @@ def wait_until(check, what: str, deadline: float = DEADLINE) -> None:
             return
         time.sleep(0.1)  # polling interval of a bounded wait, not a synchronisation
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def headless(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """``gantui --headless`` with a step limit it never reaches (headless runs need one), a real process
+    of its own (as under nohup), killed at teardown whatever the test did."""
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "gantui", "--headless", "--steps", "100000000", "--run-dir", str(run),
+            "--set", "train.threads=1"]
+    with open(tmp_path / "headless.log", "wb") as log:
+        proc = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield run, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        stop_background_run(run)
+
+
+def k_is_2(screen: str) -> bool:
+    return bool(re.search(r"k\s+2\b", screen))
+
+
+def test_attach_steer_detach_attach_again_and_stop_a_headless_run(terminal: Terminal, tmp_path: Path,
+                                                                  headless) -> None:
+    """Issue 12's end-to-end: a headless run in the background, a viewer in tmux presses +, detaches
+    with q; a second viewer sees k = 2 and the whole history from the start; gantui stop ends the run."""
+    run, proc = headless
+
+    def serving() -> bool:
+        log = run.parent / "headless.log"
+        assert proc.poll() is None, f"gantui --headless ended: {log.read_text() if log.exists() else ''}"
+        return (run / "attach.json").exists() and listed_running(run)
+
+    wait_until(serving, "the headless run serving")
+    attach = gantui_command(tmp_path, "attach", str(run))
+    terminal.start(attach, width=120, height=40)
+    first = terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and "running" in s and s,
+                              "the attached dashboard")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > step_on(first), "the step counter to move (live)")
+    terminal.keys("+")
+    terminal.wait_for(k_is_2, "k = 2 in the controls panel")
+    left_at = step_on(terminal.screen()) or 0
+    terminal.keys("q")
+    assert terminal.wait_exit() == 0
+    terminal.wait_for(lambda s: "detached from" in s and "goes on training" in s, "the detach line")
+    assert proc.poll() is None  # the run trains on
+    terminal.close()
+
+    (tmp_path / "again").mkdir()
+    again = Terminal("gantui-again", tmp_path / "again")
+    try:
+        again.start(attach, width=120, height=40)
+        screen = again.wait_for(lambda s: (step_on(s) or 0) > left_at and k_is_2(s) and "whole run" in s
+                                and x_ticks(s) and s, "k = 2 and the step past the detach")
+        # The whole history: the axis runs from the run's first row (within a tick) to past the detach.
+        ticks = x_ticks(screen)
+        spacing = ticks[1] - ticks[0]
+        with (run / "metrics.jsonl").open() as rows:
+            first_row = json.loads(rows.readline())["step"]
+        assert min(ticks) - first_row <= spacing, (ticks, first_row)
+        assert max(ticks) + spacing >= left_at, (ticks, left_at)
+        stopped = gantui_cli("stop", str(run))
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert proc.wait(60) == 0
+        again.wait_for(lambda s: "finished" in s, "the viewer saying the run finished")
+        again.keys("q")
+        assert again.wait_exit() == 0
+        again.wait_for(lambda s: "has ended" in s, "the line saying the run ended")
+    finally:
+        again.close()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    every = steps[1] - steps[0]
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
+    # No gap, no repeat; the last row may be the short window before the stop.
+    assert all(g == every for g in gaps[:-1]) and 0 < gaps[-1] <= every, steps
+    assert steps[-1] > left_at
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    by = [e.get("by", "") for e in events if e["kind"] == "k"]
+    assert len(by) == 1 and by[0].startswith("viewer"), events
