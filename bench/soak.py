@@ -76,6 +76,12 @@ def dashboard_soak(seconds: float) -> None:
 
 
 class _NullController:
+    quit_detaches = False
+    can_detach = False
+
+    def detach(self) -> None:
+        pass
+
     def start(self, sink) -> None:
         self.sink = sink
 

@@ -41,7 +41,9 @@ keys in the dashboard (? lists them all): space pause, n/d/g step, +/- k, l loss
 [ ] { } learning rates, D/G freeze, o probe, E evaluate, r real samples,
 c/v/w classes and codes, s checkpoint, u roll back, p save preset; viewing:
 1/2/3 last 1k/10k/100k, z/Z zoom, left/right scroll, home/end, 0 reset, e smooth,
-y log scale, m plots, x maximise; ctrl+p command palette, q quit (ctrl+c too)
+y log scale, m plots, x maximise; ctrl+p command palette, q quit (ctrl+c too),
+b detach (the run goes on in the background); in gantui attach: q/b detach,
+K stops the run (asks first)
 
 other commands: gantui attach [RUN], gantui ls, gantui stop RUN, gantui view RUN;
 data-parallel: gantui --gpus N (or torchrun ... -m gantui --headless)

@@ -39,10 +39,18 @@ class Outcome:
 
 
 class LocalController:
-    """The in-process run (served or not) as the dashboard's Controller, remembering how it ended."""
+    """The in-process run (served or not) as the dashboard's Controller, remembering how it ended.
 
-    def __init__(self, runner) -> None:
+    q stops the run; b (``detach``) stops it too, with the final checkpoint a background process
+    resumes from (``run_dashboard`` starts that process once the app has exited with DETACHED).
+    ``can_detach``: only a run with a run folder can be resumed elsewhere.
+    """
+
+    quit_detaches = False
+
+    def __init__(self, runner, *, can_detach: bool = True) -> None:
         self.runner = runner
+        self.can_detach = can_detach
         self.finished: Finished | None = None
         self.notes: list[str] = []  # said in the event log once the app listens
         self._sink: Any = None
@@ -60,6 +68,9 @@ class LocalController:
 
     def send(self, command: Command) -> None:
         self.runner.send(command)
+
+    def detach(self) -> None:
+        self.runner.send(Stop(save=True))
 
     def join(self, timeout: float) -> bool:
         return self.runner.join(timeout)
@@ -86,10 +97,12 @@ def build_app(session: Session, controller) -> GanApp:
 def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
     """Run the app on ``session`` until the user quits; say how to continue the run.
 
-    When the terminal hangs up (SIGHUP) and ``ui.on_hangup`` is "detach", the run is handed to a
-    background process (:mod:`gantui.detach`) instead of stopping.
+    When the user detaches (b: the app returns DETACHED), or the terminal hangs up (SIGHUP) and
+    ``ui.on_hangup`` is "detach", the run is handed to a background process (:mod:`gantui.detach`)
+    instead of stopping, the same way in both cases.
     """
     from gantui.serving import serve
+    from gantui.ui.steering import DETACHED
 
     # Textual prefers COLUMNS and LINES over the terminal's real size; exported by a shell or a
     # parent process they would pin the layout and make resizing do nothing.
@@ -98,7 +111,7 @@ def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
     runner = Runner(session, exit_when_done=False)
     notes: list[str] = []
     served = serve(session, runner, listen=listen, say=notes.append)
-    controller = LocalController(served.controller)
+    controller = LocalController(served.controller, can_detach=session.folder is not None)
     controller.notes = notes
     app = build_app(session, controller)
     served.local(app.sink)
@@ -126,9 +139,13 @@ def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
     restart = result[1] if isinstance(result, tuple) and result[0] == "restart" else None
     finished = controller.finished
     hung_up = bool(received) and received[0] == signal.SIGHUP and session.config.ui.on_hangup == "detach"
-    if hung_up and _can_continue(session, runner, finished):
+    asked = not received and result == DETACHED
+    if (hung_up or asked) and _can_continue(session, runner, finished):
         _detach(session, listen)
         return Outcome(exit_status=0)
+    if asked:  # b on a run that cannot go on (it reached its steps, or its final checkpoint failed)
+        print("gantui: not detached: the run cannot go on from a final checkpoint "
+              f"({_why_not(session, runner, finished)})", file=sys.stderr, flush=True)
     if received:
         status = 128 + received[0]
     elif isinstance(result, tuple) and result[0] == "interrupted":  # ctrl+c (gantui.ui.steering.INTERRUPTED)
@@ -147,6 +164,20 @@ def _can_continue(session: Session, runner: Runner, finished: Finished | None) -
     return (session.folder is not None and finished is not None and finished.reason == "stopped"
             and bool(finished.checkpoint) and not finished.extra.get("rescued")
             and not (steps and runner.trainer.step >= steps))
+
+
+def _why_not(session: Session, runner: Runner, finished: Finished | None) -> str:
+    """Why ``_can_continue`` said no, in a few words."""
+    steps = session.config.train.steps
+    if session.folder is None:
+        return "no run folder"
+    if finished is None or finished.reason != "stopped":
+        return f"it ended {finished.reason if finished else 'without a report'}"
+    if not finished.checkpoint or finished.extra.get("rescued"):
+        return "no final checkpoint in the run folder"
+    if steps and runner.trainer.step >= steps:
+        return f"it reached its {steps:,} steps"
+    return "unknown"
 
 
 def _detach(session: Session, listen: str | None) -> None:

@@ -213,7 +213,7 @@ def _launch_dashboard(launch_args, logs: Path, run_dir: Path, n: int, config: Co
         return EXIT_INTERRUPTED
     if target is None:
         return _say_failure(launched, logs)
-    controller = _Watching(RemoteController(target, stop_detaches=False))
+    controller = _Watching(RemoteController(target))
     try:
         controller.inner.connect()
     except RemoteError as exc:
@@ -298,7 +298,11 @@ def _end_ranks(launched: _Launched) -> None:
 
 
 class _Watching:
-    """The dashboard's Controller: the remote one, remembering how the run ended."""
+    """The dashboard's Controller: the remote one, remembering how the run ended. q stops the ranks
+    (it is their own dashboard); they cannot be detached from the launcher that owns them."""
+
+    quit_detaches = False
+    can_detach = False
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -318,6 +322,9 @@ class _Watching:
 
     def send(self, command) -> None:
         self.inner.send(command)
+
+    def detach(self) -> None:
+        """Not offered (``can_detach``): the launcher's ranks end with it."""
 
     def join(self, timeout: float) -> bool:
         return self.inner.join(timeout)

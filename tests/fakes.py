@@ -46,7 +46,11 @@ PRESETS = ("ring8", "grid25", "digits-dcgan")
 class FakeController:
     """Records every command; the test pushes events through the sink the app gave to ``start``."""
 
-    def __init__(self, events_on_start: tuple[Event, ...] = ()) -> None:
+    def __init__(self, events_on_start: tuple[Event, ...] = (), *, quit_detaches: bool = False,
+                 can_detach: bool = True) -> None:
+        self.quit_detaches = quit_detaches  # False: the local dashboard's q; True: an attached viewer's
+        self.can_detach = can_detach
+        self.detached = 0  # how many times the app asked to detach
         self.sent: list[Command] = []
         self.sink = None
         self.joined: list[float] = []
@@ -59,6 +63,9 @@ class FakeController:
 
     def send(self, command: Command) -> None:
         self.sent.append(command)
+
+    def detach(self) -> None:
+        self.detached += 1
 
     def join(self, timeout: float) -> bool:
         self.joined.append(timeout)
@@ -205,9 +212,10 @@ def run_async(test):
 
 
 # ---------------------------------------------------------------- Pilot helpers
-def make_app(**kwargs) -> tuple[GanApp, FakeController]:
-    """The dashboard over a FakeController, with the test losses and presets."""
-    controller = FakeController()
+def make_app(controller: FakeController | None = None, **kwargs) -> tuple[GanApp, FakeController]:
+    """The dashboard over ``controller`` (a new local-like FakeController), with the test losses and
+    presets."""
+    controller = controller or FakeController()
     return GanApp(controller, losses=LOSSES, presets=PRESETS, **kwargs), controller
 
 

@@ -16,10 +16,11 @@ import pytest
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
-from gantui.protocol import Intervention, MetricsBatch, Stop
+from gantui.protocol import Finished, Intervention, MetricsBatch, Stop
 from gantui.remote.client import RemoteController, Target
 from gantui.remote.server import RunServer
-from gantui.ui.app import GanApp
+from gantui.ui.app import DETACHED, GanApp
+from gantui.ui.screens.confirm import ConfirmDialog
 from tests.engine_helpers import Events, smoke_config
 from tests.fakes import run_async
 from tests.remote_helpers import private_dir
@@ -98,6 +99,41 @@ async def test_the_dashboard_drives_a_remote_run(served) -> None:
     assert (mark.kind, mark.origin) == ("k", welcome.viewer)  # the local dashboard sees who did it
     records = [json.loads(line) for line in (server.run_dir / "events.jsonl").read_text().splitlines()]
     assert [r.get("by") for r in records if r["kind"] == "k"] == [welcome.viewer]
-    # q (the app's Stop) detached the viewer: the run is still training.
+    # The viewer closing detached it: the run is still training.
     assert runner.status == "running"
     logged_past(local, local.of(MetricsBatch)[-1].column("step")[-1] + 20)
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+@run_async
+async def test_q_in_a_viewer_detaches_and_k_stops_the_run_after_a_yes(served) -> None:
+    runner, server, local = served
+    logged_past(local, 20)
+    first = RemoteController(Target(socket=server.info.socket))
+    app = GanApp(first, losses=first.connect().losses)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: first.history_done.is_set() and app.run_state is not None)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_value == DETACHED and not first.run_finished
+    logged_past(local, local.of(MetricsBatch)[-1].column("step")[-1] + 20)  # it trains on
+    assert runner.status == "running"
+
+    second = RemoteController(Target(socket=server.info.socket))
+    app = GanApp(second, losses=second.connect().losses)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: second.history_done.is_set() and app.run_state is not None)
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_value is None and second.run_finished
+    finished = local.of(Finished)[-1]
+    assert finished.reason == "stopped" and finished.checkpoint
+    assert runner.join(20.0)

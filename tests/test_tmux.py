@@ -6,6 +6,10 @@ nothing sleeps for a fixed time to synchronise.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import os
 import re
 import shlex
 import shutil
@@ -177,16 +181,16 @@ def test_ring8_minimax_stalls_on_screen_and_the_doctor_names_it(terminal: Termin
 
 
 def stop_background_run(run: Path) -> None:
-    """Never leave a detached run behind, whatever the test did: kill the pid its attach.json names."""
-    import json
-    import os
-    import signal
+    """Never leave a background run behind, whatever the test did: kill every gantui process whose
+    command line names ``run`` (a detached run may still be starting, before its attach.json exists)."""
+    import psutil
 
-    try:
-        pid = int(json.loads((run / "attach.json").read_text())["pid"])
-        os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, KeyError):
-        pass
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        named = any(str(run) in arg for arg in cmdline) and any("gantui" in arg for arg in cmdline)
+        if named and proc.pid != os.getpid():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
 
 
 @pytest.fixture
@@ -219,6 +223,40 @@ def test_a_hang_up_detaches_the_run_and_it_goes_on_in_the_background(terminal: T
     assert torch.load(finals[-1], weights_only=True)["step"] > handed_over  # it trained on in the background
 
 
+def gantui_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``gantui ARGS`` as a plain process (no terminal), its output captured."""
+    return subprocess.run([sys.executable, "-m", "gantui", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def listed_running(run: Path) -> bool:
+    """``gantui ls`` lists ``run`` as running (other runs of this user may be listed too)."""
+    return bool(re.search(rf"{re.escape(str(run))} .* running ", gantui_cli("ls", timeout=60).stdout))
+
+
+def test_b_detaches_the_dashboard_run_and_says_how_to_attach_again(terminal: Terminal,
+                                                                   background: Path) -> None:
+    """b does what a hang-up does, on purpose: final checkpoint, the shell back with the attach line,
+    and the run training on in the background until gantui stop."""
+    run = background
+    terminal.start(gantui_command(run.parent, "--run-dir", str(run), "--set", "train.threads=1"),
+                   width=100, height=30)
+    terminal.wait_for(lambda s: (step_on(s) or 0) > 0, "the dashboard")
+    terminal.keys("b")
+    assert terminal.wait_exit() == 0
+    terminal.wait_for(lambda s: "detached" in s, "the line saying how to attach again")
+    joined = terminal.tmux("capture-pane", "-p", "-J", "-t", terminal.name)  # wrapped lines joined
+    assert f"watch it with: gantui attach {run}" in joined, joined
+    handed_over = torch.load(next((run / "checkpoints").glob("final-*.pt")), weights_only=True)["step"]
+    log = run / "gantui.log"
+    wait_until(lambda: log.exists() and "detached" in log.read_text(), "the background run's log")
+    wait_until(lambda: listed_running(run), "the background run in gantui ls")
+    stopped = gantui_cli("stop", str(run))
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    finals = sorted((run / "checkpoints").glob("final-*.pt"))
+    assert torch.load(finals[-1], weights_only=True)["step"] > handed_over
+
+
 def test_a_hang_up_stops_the_run_with_on_hangup_stop(terminal: Terminal, tmp_path: Path) -> None:
     run = tmp_path / "run"
     terminal.start(gantui_command(tmp_path, "--run-dir", str(run), "--set", "train.threads=1",
@@ -236,3 +274,85 @@ def wait_until(check, what: str, deadline: float = DEADLINE) -> None:
             return
         time.sleep(0.1)  # polling interval of a bounded wait, not a synchronisation
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def headless(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """``gantui --headless`` with a step limit it never reaches (headless runs need one), a real process
+    of its own (as under nohup), killed at teardown whatever the test did."""
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "gantui", "--headless", "--steps", "100000000", "--run-dir", str(run),
+            "--set", "train.threads=1"]
+    with open(tmp_path / "headless.log", "wb") as log:
+        proc = subprocess.Popen(argv, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield run, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+        stop_background_run(run)
+
+
+def k_is_2(screen: str) -> bool:
+    return bool(re.search(r"k\s+2\b", screen))
+
+
+def test_attach_steer_detach_attach_again_and_stop_a_headless_run(terminal: Terminal, tmp_path: Path,
+                                                                  headless) -> None:
+    """Issue 12's end-to-end: a headless run in the background, a viewer in tmux presses +, detaches
+    with q; a second viewer sees k = 2 and the whole history from the start; gantui stop ends the run."""
+    run, proc = headless
+
+    def serving() -> bool:
+        log = run.parent / "headless.log"
+        assert proc.poll() is None, f"gantui --headless ended: {log.read_text() if log.exists() else ''}"
+        return (run / "attach.json").exists() and listed_running(run)
+
+    wait_until(serving, "the headless run serving")
+    attach = gantui_command(tmp_path, "attach", str(run))
+    terminal.start(attach, width=120, height=40)
+    first = terminal.wait_for(lambda s: (step_on(s) or 0) > 0 and "running" in s and s,
+                              "the attached dashboard")
+    terminal.wait_for(lambda s: (step_on(s) or 0) > step_on(first), "the step counter to move (live)")
+    terminal.keys("+")
+    terminal.wait_for(k_is_2, "k = 2 in the controls panel")
+    left_at = step_on(terminal.screen()) or 0
+    terminal.keys("q")
+    assert terminal.wait_exit() == 0
+    terminal.wait_for(lambda s: "detached from" in s and "goes on training" in s, "the detach line")
+    assert proc.poll() is None  # the run trains on
+    terminal.close()
+
+    (tmp_path / "again").mkdir()
+    again = Terminal("gantui-again", tmp_path / "again")
+    try:
+        again.start(attach, width=120, height=40)
+        screen = again.wait_for(lambda s: (step_on(s) or 0) > left_at and k_is_2(s) and "whole run" in s
+                                and x_ticks(s) and s, "k = 2 and the step past the detach")
+        # The whole history: the axis runs from the run's first row (within a tick) to past the detach.
+        ticks = x_ticks(screen)
+        spacing = ticks[1] - ticks[0]
+        with (run / "metrics.jsonl").open() as rows:
+            first_row = json.loads(rows.readline())["step"]
+        assert min(ticks) - first_row <= spacing, (ticks, first_row)
+        assert max(ticks) + spacing >= left_at, (ticks, left_at)
+        stopped = gantui_cli("stop", str(run))
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert proc.wait(60) == 0
+        again.wait_for(lambda s: "finished" in s, "the viewer saying the run finished")
+        again.keys("q")
+        assert again.wait_exit() == 0
+        again.wait_for(lambda s: "has ended" in s, "the line saying the run ended")
+    finally:
+        again.close()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    every = steps[1] - steps[0]
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
+    # No gap, no repeat; the last row may be the short window before the stop.
+    assert all(g == every for g in gaps[:-1]) and 0 < gaps[-1] <= every, steps
+    assert steps[-1] > left_at
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    by = [e.get("by", "") for e in events if e["kind"] == "k"]
+    assert len(by) == 1 and by[0].startswith("viewer"), events

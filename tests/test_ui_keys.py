@@ -24,9 +24,10 @@ from gantui.protocol import (
     ToggleFreeze,
     TogglePause,
 )
-from gantui.ui.app import INTERRUPTED
+from gantui.ui.app import DETACHED, INTERRUPTED
+from gantui.ui.screens.confirm import ConfirmDialog
 from gantui.ui.widgets.controls_panel import ControlsPanel
-from tests.fakes import make_app, run_async, run_state, started, state_changed, text_of
+from tests.fakes import FakeController, make_app, run_async, run_state, started, state_changed, text_of
 
 
 class Notes:
@@ -174,3 +175,103 @@ async def test_ctrl_c_works_inside_a_dialog_and_twice_quits_at_once():
         await pilot.press("ctrl+c")  # the trainer never answers: the second press leaves now
         await pilot.pause()
     assert app.return_value == INTERRUPTED
+
+
+# ---------------------------------------------------------------- detaching, and stopping from a viewer
+def footer_labels(app) -> list[str]:
+    return [str(key.description) for key in app.query_one(Footer).query("FooterKey")]
+
+
+@run_async
+async def test_b_detaches_the_local_run_and_the_app_says_so_once_it_let_go():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        assert "Quit" in footer_labels(app) and "Detach" not in footer_labels(app)  # q stops a local run
+        await pilot.press("b")
+        await pilot.pause()
+        assert controller.detached == 1 and controller.sent == []  # the controller decides how to let go
+        assert app.is_running  # waits for the final checkpoint, as q does
+        controller.push(Finished(step=4000, reason="stopped", checkpoint="runs/x/final.pt"))
+        await pilot.pause()
+    assert app.return_value == DETACHED
+    assert controller.sent == []  # no extra Stop on the way out
+
+
+@run_async
+async def test_b_where_there_is_nothing_to_detach_says_so_and_keeps_going():
+    app, controller = make_app(FakeController(can_detach=False))
+    app.notify = notes = Notes()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("b")
+        await pilot.pause()
+        assert controller.detached == 0 and app.is_running
+        assert any("nothing to detach" in m for m in notes.messages)
+
+
+@pytest.mark.parametrize("key", ["q", "b", "ctrl+c"])
+@run_async
+async def test_in_a_viewer_q_b_and_ctrl_c_detach_and_never_stop_the_run(key):
+    app, controller = make_app(FakeController(quit_detaches=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        assert "Detach" in footer_labels(app) and "Quit" not in footer_labels(app)
+        await pilot.press(key)
+        await pilot.pause()
+        assert controller.detached == 1 and controller.sent == []
+        controller.push(Finished(step=4000, reason="detached"))
+        await pilot.pause()
+    assert app.return_value == DETACHED
+    assert controller.sent == [] and controller.detached == 1
+
+
+@run_async
+async def test_a_viewer_closing_any_other_way_detaches_too():
+    app, controller = make_app(FakeController(quit_detaches=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+    assert controller.sent == [] and controller.detached == 1
+
+
+@run_async
+async def test_k_in_a_viewer_stops_the_run_only_after_a_yes():
+    app, controller = make_app(FakeController(quit_detaches=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller, step=12345)
+        await pilot.press("K")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "at step 12,345" in app.screen.question and "final checkpoint" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert controller.sent == [] and app.is_running
+        await pilot.press("K")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert controller.sent == [Stop(save=True)] and controller.detached == 0
+        controller.push(Finished(step=12345, reason="stopped", checkpoint="runs/x/final.pt"))
+        await pilot.pause()
+    assert app.return_value is None and controller.detached == 0
+
+
+@run_async
+async def test_k_in_the_local_dashboard_does_nothing_and_help_says_what_q_means():
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("K")
+        await pilot.pause()
+        assert controller.sent == [] and not isinstance(app.screen, ConfirmDialog)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = dict(app.screen.rows)
+        assert rows["q"].startswith("quit") and "K" not in rows and "background" in rows["b"]
+    viewer, controller = make_app(FakeController(quit_detaches=True))
+    async with viewer.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        rows = dict(viewer.screen.rows)
+        assert rows["q"].startswith("detach") and rows["K"].startswith("stop the run")

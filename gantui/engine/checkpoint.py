@@ -17,71 +17,42 @@ from __future__ import annotations
 import io
 import math
 import pickle
-import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gantui.atomic import atomic_write
+from gantui.engine.checkpoint_names import (  # noqa: F401 - re-exported: where they always were
+    TAGS,
+    CheckpointFile,
+    checkpoint_name,
+    checkpoints_folder,
+    latest,
+    list_checkpoints,
+)
 from gantui.engine.health import nonfinite_in_state
 from gantui.engine.trainer import Trainer
 from gantui.text import printable
 
 FORMAT = 1
-TAGS = ("final", "manual", "periodic", "last-good")  # at one step, the first of these is preferred
-_NAME = re.compile(r"(periodic|manual|final|last-good)-(\d{1,15})\.pt")
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: missing, corrupt, or from another model (one line)."""
 
 
-@dataclass(frozen=True, order=True)
-class CheckpointFile:
-    """A checkpoint in a run folder, known from its name."""
-
-    step: int
-    rank: int  # orders the tags at one step: final > manual > periodic > last-good
-    path: Path
-
-    @property
-    def tag(self) -> str:
-        return TAGS[len(TAGS) - 1 - self.rank]
-
-
-def checkpoint_name(tag: str, step: int) -> str:
-    return f"{tag}-{step:07d}.pt"
-
-
-def list_checkpoints(folder: Path) -> list[CheckpointFile]:
-    """The checkpoints in ``folder`` (a run's ``checkpoints/``), oldest step first."""
-    out = []
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return []
-    for path in entries:
-        match = _NAME.fullmatch(path.name)
-        if match and path.is_file():
-            out.append(CheckpointFile(int(match[2]), len(TAGS) - 1 - TAGS.index(match[1]), path))
-    return sorted(out)
-
-
 def find_latest(run_dir: Path) -> Path:
     """The checkpoint of a run folder with the highest step (at one step: final, manual, periodic,
     last-good). ``run_dir`` may be the run folder or its ``checkpoints/`` folder."""
-    run_dir = Path(run_dir)
-    folder = run_dir if run_dir.name == "checkpoints" and not (run_dir / "checkpoints").is_dir() \
-        else run_dir / "checkpoints"
-    files = list_checkpoints(folder)
-    if not files:
+    found = latest(run_dir)
+    if found is None:
+        folder = checkpoints_folder(run_dir)
         raise CheckpointError(f"{printable(run_dir)}: no checkpoints in {printable(folder)} "
                               "(looked for final-, manual-, periodic- and last-good-NNNNNNN.pt)")
-    return files[-1].path
+    return found.path
 
 
 def shapes(module: torch.nn.Module) -> dict[str, list[int]]:

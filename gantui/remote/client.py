@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gantui import __version__
-from gantui.protocol import Command, Event, Finished, MetricsBatch, Notice, StateChanged, Stop
+from gantui.protocol import Command, Event, Finished, MetricsBatch, Notice, StateChanged
 from gantui.remote import codec
 from gantui.remote.auth import client_mac, new_nonce, server_mac
 from gantui.remote.messages import (
@@ -175,14 +175,15 @@ def query_status(target: Target, *, timeout: float = 1.0) -> Welcome:
 class RemoteController:
     """The UI's Controller for a run in another process (see the module docstring).
 
-    ``stop_detaches``: a ``Stop`` from the app detaches instead of stopping the run. The app sends
-    Stop on q; until it can tell quitting a viewer from stopping the run, q must leave the run
-    training. With the app's own stop key (behind a confirmation) this becomes False.
+    q and b detach (``detach``: the run goes on training); a ``Stop`` from the app (K, behind a
+    confirmation) stops the run itself with a final checkpoint.
     """
 
-    def __init__(self, target: Target, *, stop_detaches: bool = True, client: str = "viewer") -> None:
+    quit_detaches = True
+    can_detach = True
+
+    def __init__(self, target: Target, *, client: str = "viewer") -> None:
         self.target = target
-        self.stop_detaches = stop_detaches
         self.connection = Connection(target, client=client)
         self.welcome: Welcome | None = None
         self.history_done = threading.Event()
@@ -225,9 +226,6 @@ class RemoteController:
 
     def send(self, command: Command) -> None:
         if self._detached:
-            return
-        if isinstance(command, Stop) and self.stop_detaches:
-            self.detach()
             return
         try:
             self.connection.send(command)

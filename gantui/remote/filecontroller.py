@@ -70,7 +70,11 @@ def _grid_side(grid: np.ndarray) -> int:
 
 
 class FileController:
-    """A read-only Controller over a run folder (see the module docstring)."""
+    """A read-only Controller over a run folder (see the module docstring): q closes it, b has
+    nothing to detach."""
+
+    quit_detaches = False
+    can_detach = False
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
@@ -109,6 +113,9 @@ class FileController:
             why = (f"{type(command).__name__} not applied: this is a read-only view of a finished run "
                    f"(gantui --resume {printable(self.run_dir)} continues it)")
             self._deliver(Notice(step=self.step, level="warning", message=why))
+
+    def detach(self) -> None:
+        """Nothing runs: there is nothing to leave training (the app does not offer it)."""
 
     def join(self, timeout: float) -> bool:
         if self._thread is None:

@@ -48,7 +48,7 @@ from gantui.ui.messages import EngineEvent
 from gantui.ui.palette import GanCommands
 from gantui.ui.render import resolve_color_system
 from gantui.ui.screens.help import HelpScreen
-from gantui.ui.steering import INTERRUPTED, QUIT_TIMEOUT_S, RunResult, Steering
+from gantui.ui.steering import DETACHED, INTERRUPTED, QUIT_TIMEOUT_S, RunResult, Steering
 from gantui.ui.terminal import set_output_color_system
 from gantui.ui.view import Frame, ViewState
 from gantui.ui.viewing import Viewing
@@ -61,7 +61,7 @@ from gantui.ui.widgets.samples_panel import SamplesPanel
 from gantui.ui.widgets.status_line import StatusLine
 from gantui.ui.widgets.view_bar import ViewBar
 
-__all__ = ["COMPACT_BELOW", "INTERRUPTED", "MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
+__all__ = ["COMPACT_BELOW", "DETACHED", "INTERRUPTED", "MIN_SIZE", "QUIT_TIMEOUT_S", "GanApp", "RunResult"]
 
 
 MIN_SIZE = (60, 16)
@@ -82,7 +82,8 @@ class PlotInputs(NamedTuple):
 
 
 class GanApp(Steering, Viewing, App[RunResult]):
-    """Watch a GAN train and steer it. ``run()`` returns None, ``("restart", preset)`` or INTERRUPTED."""
+    """Watch a GAN train and steer it. ``run()`` returns None, ``("restart", preset)``, INTERRUPTED or
+    DETACHED."""
 
     CSS_PATH = "app.tcss"
     TITLE = "gantui"
@@ -129,6 +130,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         self._drawn: PlotInputs | None = None  # what the plots last showed (see refresh_plots)
         self._next_history_draw = 0.0  # monotonic time before which new rows alone do not redraw
         self._quitting = False
+        self._detaching = False  # b (or q in a viewer): the run goes on training
         self._stop_sent = False
         self._finished = False
         self._result: RunResult = None
@@ -177,7 +179,11 @@ class GanApp(Steering, Viewing, App[RunResult]):
         return width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
 
     def on_unmount(self) -> None:
-        if not self._stop_sent:  # an exit that did not go through quit: still end the trainer
+        if self._stop_sent or self._detaching:
+            pass
+        elif self.controller.quit_detaches:  # a viewer closing for any reason leaves the run training
+            self.controller.detach()
+        else:  # an exit that did not go through quit: still end the trainer
             self._send_stop()
         self.controller.join(2.0)
 
@@ -322,7 +328,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
     def _show_state(self, note: str = "") -> None:
         state = self.run_state
         if self._quitting and not note:
-            note = "saving final checkpoint…"
+            note = "detaching…" if self._detaching else "saving final checkpoint…"
         if not note and self.progress is not None:
             p = self.progress
             note = f"{p.task} {p.done}/{p.total}" + (f", {p.seconds_left:.0f} s left" if p.seconds_left >= 0
@@ -347,6 +353,10 @@ class GanApp(Steering, Viewing, App[RunResult]):
             return True if status == "running" else (False if status in ("paused", "failed") else None)
         if action == "resume":
             return status in ("paused", "failed")
+        if action in ("leave", "stop_run"):  # q says "Detach" and K stops the run only in a viewer
+            return self.controller.quit_detaches
+        if action == "quit":
+            return not self.controller.quit_detaches
         return True
 
     def action_toggle_real(self) -> None:
@@ -362,4 +372,4 @@ class GanApp(Steering, Viewing, App[RunResult]):
         self.samples.next_sweep()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(keys.HELP_ROWS))
+        self.push_screen(HelpScreen(keys.help_rows(quit_detaches=self.controller.quit_detaches)))

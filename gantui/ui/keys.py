@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-__all__ = ["BINDINGS", "HELP_ROWS"]
+__all__ = ["BINDINGS", "HELP_ROWS", "help_rows"]
 
 _K = Binding.Group("k", compact=True)
 _LR_D = Binding.Group("lr D", compact=True)
@@ -55,7 +55,11 @@ BINDINGS: list[Binding] = [
     Binding("y", "log_scale", "Log y", show=False, id="log_scale"),
     Binding("m", "choose_plots", "Plots", id="plots"),
     Binding("x", "maximise", "Maximise", show=False, id="maximise"),
+    # q is bound twice too: the controller says whether it ends the run or leaves it training.
     Binding("q", "quit", "Quit", id="quit"),
+    Binding("q", "leave", "Detach", id="leave"),
+    Binding("b", "detach", "Detach", show=False, id="detach"),
+    Binding("K", "stop_run", "Stop run", id="stop_run"),  # only where q detaches (an attached viewer)
     Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True, id="interrupt"),
     Binding("question_mark", "help", "Help", id="help"),
 ]
@@ -92,6 +96,26 @@ HELP_ROWS: list[tuple[str, str]] = [
     ("x", "maximise the selected panel / restore (escape restores too)"),
     ("ctrl+p", "command palette: every loss, preset, plot and action"),
     ("q", "quit, saving a final checkpoint (q again: quit now)"),
+    ("b", "detach: the run goes on training in the background (gantui attach RUN to watch it again)"),
     ("ctrl+c", "the same as q"),
     ("?", "this help"),
 ]
+
+# Where q leaves the run training (an attached viewer), these rows replace the local ones.
+_VIEWER_ROWS: dict[str, str] = {
+    "q": "detach: leave the run training (gantui attach RUN to watch it again)",
+    "b": "the same as q",
+    "K": "stop the run, saving a final checkpoint (asks first)",
+}
+
+
+def help_rows(*, quit_detaches: bool) -> list[tuple[str, str]]:
+    """The help screen's rows for a dashboard whose q ends the run, or (``quit_detaches``) leaves it."""
+    if not quit_detaches:
+        return list(HELP_ROWS)
+    rows: list[tuple[str, str]] = []
+    for key, text in HELP_ROWS:
+        rows.append((key, _VIEWER_ROWS.get(key, text)))
+        if key == "b":
+            rows.append(("K", _VIEWER_ROWS["K"]))
+    return rows

@@ -47,7 +47,9 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("View: choose the plots…", "choose_plots"),
     ("View: maximise / restore the selected panel", "maximise"),
     ("Help: keys", "help"),
-    ("Quit (saving a final checkpoint)", "quit"),
+    ("Quit (saving a final checkpoint; a viewer detaches)", "close"),
+    ("Detach: the run goes on training in the background", "detach"),
+    ("Stop the run (in an attached viewer; asks first)", "stop_run"),
 )
 
 

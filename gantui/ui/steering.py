@@ -34,12 +34,14 @@ from gantui.ui.screens.preset_name import PresetNameDialog
 if TYPE_CHECKING:
     from gantui.ui.app import GanApp
 
-__all__ = ["INTERRUPTED", "QUIT_TIMEOUT_S", "RunResult", "Steering"]
+__all__ = ["DETACHED", "INTERRUPTED", "QUIT_TIMEOUT_S", "RunResult", "Steering"]
 
-# What GanApp.run() returns: None (quit), ("restart", preset_name), or INTERRUPTED (ctrl+c: saved
-# and stopped as q does; the CLI exits with 130 for it).
+# What GanApp.run() returns: None (quit), ("restart", preset_name), INTERRUPTED (ctrl+c: saved
+# and stopped as q does; the CLI exits with 130 for it) or DETACHED (b: the run goes on training; the
+# local dashboard hands it to a background process, as after a hang-up).
 RunResult = tuple[str, str] | None
 INTERRUPTED: RunResult = ("interrupted", "")
+DETACHED: RunResult = ("detached", "")
 QUIT_TIMEOUT_S = 10.0  # how long q waits for the trainer's final checkpoint before leaving anyway
 
 
@@ -136,6 +138,10 @@ class Steering:
 
     def ask_restart(self: GanApp, preset: str) -> None:
         """From the palette: confirm, then end this run and return ``("restart", preset)`` from run()."""
+        if self.controller.quit_detaches:  # a viewer cannot start a run in the run's process
+            self.notify(f"start preset '{printable(preset)}' from its own gantui; here q detaches",
+                        severity="warning")
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -151,7 +157,13 @@ class Steering:
         self.send_command(Stop(save=True))
 
     def action_quit(self: GanApp) -> None:  # type: ignore[override]
-        """First q: stop with a final checkpoint and wait for Finished; q again (or no trainer): exit now."""
+        """First q: stop with a final checkpoint and wait for Finished; q again (or no trainer): exit now.
+
+        Where the controller says q detaches (an attached viewer), q leaves the run training instead.
+        """
+        if self.controller.quit_detaches:
+            self.action_detach()
+            return
         if self._quitting or self._finished:
             self.exit(self._result)
             return
@@ -160,6 +172,57 @@ class Steering:
         self.event_log.note("saving final checkpoint…")
         self._show_state()
         self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
+
+    def action_leave(self: GanApp) -> None:
+        """q where it detaches (the binding whose footer label says "Detach")."""
+        self.action_quit()
+
+    def action_close(self: GanApp) -> None:
+        """The palette's quit: what q means here (check_action disables "quit" where q detaches)."""
+        self.action_quit()
+
+    def action_detach(self: GanApp) -> None:
+        """b: leave the run training and return DETACHED from run() once the controller let it go.
+
+        A local run saves its final checkpoint first (the CLI's background process resumes from it);
+        a viewer just says goodbye. A second press (or b during q) leaves at once.
+        """
+        if self._quitting:
+            self.exit(self._result)
+            return
+        if not self.controller.can_detach or (self._finished and not self.controller.quit_detaches):
+            self.notify("nothing to detach here: q quits", severity="warning")
+            return
+        if self._finished:  # a viewer of a run that has ended: nothing left to leave behind
+            self.exit(DETACHED)
+            return
+        self._quitting = self._detaching = True
+        self._result = DETACHED
+        self.controller.detach()
+        self.event_log.note("detaching: the run goes on training…")
+        self._show_state()
+        self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
+
+    def action_stop_run(self: GanApp) -> None:
+        """K in a viewer: stop the run itself (a final checkpoint), after a confirmation."""
+        if not self.controller.quit_detaches:  # here q stops the run (check_action hides K)
+            self.action_quit()
+            return
+        if self._finished or self._quitting:
+            self.notify("the run has ended or this viewer is leaving", severity="warning")
+            return
+        step = self.run_state.step if self.run_state else self.clock.step
+
+        def answered(yes: bool | None) -> None:
+            if yes and not (self._finished or self._quitting):
+                self._quitting = True
+                self._send_stop()
+                self.event_log.note("stopping the run: saving final checkpoint…")
+                self._show_state()
+                self.set_timer(QUIT_TIMEOUT_S, self.quit_timed_out)
+
+        question = f"Stop the run at step {step:,} and save a final checkpoint?"
+        self.push_screen(ConfirmDialog(question), answered)
 
     def action_interrupt(self: GanApp) -> None:
         """ctrl+c: quit as q does (final checkpoint, then exit); run() then returns INTERRUPTED."""
