@@ -110,3 +110,60 @@ def test_the_viewer_side_imports_neither_torch_nor_textual() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.stdout.strip() == "False False", done.stderr
+
+
+def ended_run(tmp_path: Path, *, limit: int, checkpoints: tuple[str, ...]) -> Path:
+    """A run folder as a run leaves it: its config.toml and checkpoint files (names are all that
+    ``gantui attach`` reads of them), no live process behind it."""
+    run = tmp_path / "ended"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.toml").write_text(f'preset = "ring8"\n\n[train]\nk = 1\nsteps = {limit}\n')
+    for name in checkpoints:
+        (run / "checkpoints" / name).write_bytes(b"")
+    return run
+
+
+def at_a_terminal(monkeypatch: pytest.MonkeyPatch, answer: str) -> list[str]:
+    """stdin and stdout are a terminal and the user types ``answer``; returns the prompts."""
+    prompts: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr("builtins.input", lambda prompt="": prompts.append(prompt) or answer)
+    return prompts
+
+
+def test_attach_to_an_ended_run_prints_the_resume_command_outside_a_terminal(
+        xdg: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = ended_run(tmp_path, limit=0, checkpoints=("periodic-0005000.pt", "last-good-0004800.pt"))
+    assert main(["attach", str(run)]) == 1
+    assert capsys.readouterr().err == (f"gantui attach: the run in {run} has ended at step 5,000 "
+                                       f"(periodic-0005000.pt): continue with gantui --resume {run}\n")
+
+
+def test_attach_to_a_run_that_reached_its_limit_offers_a_longer_resume(
+        xdg: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = ended_run(tmp_path, limit=2000, checkpoints=("periodic-0001000.pt", "final-0002000.pt"))
+    resumed: list[list[str]] = []
+    monkeypatch.setattr("gantui.cli.main", lambda argv: resumed.append(argv) or 0)
+    prompts = at_a_terminal(monkeypatch, "y")
+    assert main(["attach", str(run)]) == 0
+    assert prompts == [f"the run in {run} has ended at step 2,000 (final-0002000.pt). "
+                       f"Resume it with gantui --resume {run} --steps 4000? [y/N] "]
+    assert resumed == [["--resume", str(run), "--steps", "4000"]]  # the same rules as gantui --resume
+
+
+def test_attach_to_an_ended_run_resumes_only_when_asked(
+        xdg: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = ended_run(tmp_path, limit=9000, checkpoints=("manual-0000300.pt",))
+    monkeypatch.setattr("gantui.cli.main", lambda argv: pytest.fail(f"resumed: {argv}"))
+    at_a_terminal(monkeypatch, "")
+    assert main(["attach", str(run)]) == 0
+    assert capsys.readouterr().out == f"not resumed; later: gantui --resume {run}\n"
+
+
+def test_attach_to_an_ended_run_without_checkpoints(xdg: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    run = ended_run(tmp_path, limit=0, checkpoints=())
+    assert main(["attach", str(run)]) == 1
+    assert capsys.readouterr().err == (f"gantui attach: {run}: the run has ended and left no checkpoint to "
+                                       f"resume from (gantui view {run} opens it read-only)\n")

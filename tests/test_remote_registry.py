@@ -3,6 +3,7 @@ leftover socket, garbage) are removed and never listed, and a run folder names i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from gantui.remote.paths import RemoteError
 from gantui.remote.registry import (
     AmbiguousRun,
     check_run_folder_free,
+    has_ended,
     live_runs,
     resolve_target,
     write_attach_file,
@@ -96,10 +98,16 @@ def test_a_run_folder_names_its_live_run_and_refuses_a_second_trainer(runtime: P
         assert (folder / "attach.json").stat().st_mode & 0o777 == 0o600
         with pytest.raises(RemoteError, match=f"already being trained by pid {other.pid}"):
             check_run_folder_free(folder)
+        assert not has_ended(folder)
     finally:
         other.kill()
         other.wait(10)
     check_run_folder_free(folder)  # the process is gone: the folder is free
+    assert has_ended(folder)  # and gantui attach offers to resume it
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_attach_file(elsewhere, dataclasses.replace(entry, host="node-that-is-not-this-one"))
+    assert not has_ended(elsewhere)  # only that machine can tell
     with pytest.raises(RemoteError, match=f"the run has ended \\(pid {other.pid} is gone\\)"):
         resolve_target(str(folder), directory=runtime)
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import tomllib
 
 from gantui.remote.paths import RemoteError
 from gantui.text import printable
@@ -130,7 +133,10 @@ def _target(args: argparse.Namespace):
 
 def _attach(args: argparse.Namespace) -> int:
     from gantui.remote.client import RemoteController
+    from gantui.remote.registry import has_ended
 
+    if args.run is not None and Path(args.run).is_dir() and has_ended(Path(args.run)):
+        return _offer_resume(Path(args.run))
     target = _target(args)
     controller = RemoteController(target)
     welcome = controller.connect()
@@ -146,6 +152,43 @@ def _attach(args: argparse.Namespace) -> int:
     else:
         print(f"detached from {where}, which goes on training: gantui attach {where}")
     return 0
+
+
+def _offer_resume(run_dir: Path) -> int:
+    """A run folder whose run has ended: offer to resume it, by the rules of ``gantui --resume`` (the
+    reliability rules: its own configuration, the newest good checkpoint). At a terminal the user is
+    asked; elsewhere (a script) the command is printed and the exit status is 1, as for no live run."""
+    from gantui.cli import resume_command
+    from gantui.engine.checkpoint_names import latest
+
+    where = printable(run_dir)
+    found = latest(run_dir)
+    if found is None:
+        raise RemoteError(f"{where}: the run has ended and left no checkpoint to resume from "
+                          f"(gantui view {where} opens it read-only)")
+    limit = _step_limit(run_dir)
+    reached = bool(limit) and found.step >= limit  # resuming it as it was would stop at once
+    command = resume_command(run_dir, steps_done=found.step if reached else None)
+    what = f"the run in {where} has ended at step {found.step:,} ({printable(found.path.name)})"
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(f"gantui attach: {what}: continue with {command}", file=sys.stderr)
+        return EXIT_NO_RUN
+    answer = input(f"{what}. Resume it with {command}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        print(f"not resumed; later: {command}")
+        return 0
+    from gantui import cli
+
+    return cli.main(shlex.split(command)[1:])
+
+
+def _step_limit(run_dir: Path) -> int | None:
+    """``[train] steps`` from the run's config.toml (0: no limit), None where it cannot be read."""
+    try:
+        steps = tomllib.loads((run_dir / "config.toml").read_text())["train"]["steps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -205,6 +205,16 @@ def resolve_target(spec: str | None, *, key_file: Path | None = None,
     raise RemoteError(f"{printable(spec)}: not a run folder, a pid or HOST:PORT")
 
 
+def has_ended(run_dir: Path) -> bool:
+    """No live run serves from ``run_dir``: no attach.json, or its process on this machine is gone. A
+    run on another machine is never called ended from here (only that machine can tell)."""
+    found = read_attach_file(run_dir)
+    if found is None:
+        return True
+    info, create_time, _key = found
+    return info.host == socket.gethostname() and not _alive(info.pid, create_time)
+
+
 def _run_folder_target(run_dir: Path, key_file: Path | None) -> Target:
     found = read_attach_file(run_dir)
     if found is None:
