@@ -45,7 +45,7 @@ y log scale, m plots, x maximise; ctrl+p command palette, q quit (ctrl+c too),
 b detach (the run goes on in the background); in gantui attach: q/b detach,
 K stops the run (asks first)
 
-other commands: gantui attach [RUN], gantui ls, gantui stop RUN, gantui view RUN;
+other commands: gantui attach [RUN], gantui ls, gantui stop RUN, gantui view RUN [RUN...];
 data-parallel: gantui --gpus N (or torchrun ... -m gantui --headless)
 
 exit status: 0 done, 2 usage mistake, 3 training failed or the run folder stayed

@@ -18,6 +18,7 @@ from gantui.protocol import (
     METRIC_NAMES,
     Alert,
     Command,
+    ComparedRows,
     Event,
     Failure,
     HostStats,
@@ -126,6 +127,16 @@ def metrics_batch(first_step: int, rows: int, every: int = 20, *, toy: bool = Tr
     }
     values = np.stack([cols.get(name, nan) for name in METRIC_NAMES], axis=1)
     return MetricsBatch(columns=METRIC_NAMES, values=frozen_array(values))
+
+
+def compared_rows(index: int = 1, label: str = "B", rows: int = 300, ahead: int = 1500) -> ComparedRows:
+    """Another run for ``gantui view A B``: the curves of :func:`metrics_batch` ``ahead`` iterations
+    on (it converges sooner), logged every 20 iterations from step 0, ``rows`` rows long."""
+    batch = metrics_batch(ahead, rows)
+    values = batch.values.copy()
+    values[:, METRIC_NAMES.index("step")] -= ahead
+    return ComparedRows(index=index, label=label, this="A", columns=batch.columns,
+                        values=frozen_array(values))
 
 
 def ring_modes() -> np.ndarray:

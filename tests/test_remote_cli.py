@@ -99,8 +99,13 @@ def test_attach_mistakes_are_one_line(xdg: Path, tmp_path: Path, capsys: pytest.
 def test_view_mistakes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["view", str(tmp_path / "missing")]) == 1
     assert "not a run folder" in capsys.readouterr().err
-    assert main(["view", str(tmp_path), str(tmp_path)]) == 2
-    assert "give one RUN_DIR" in capsys.readouterr().err
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "metrics.jsonl").write_text("")
+    assert main(["view", str(good), str(tmp_path / "missing")]) == 1  # every folder is checked first
+    assert capsys.readouterr().err == f"gantui view: {tmp_path / 'missing'}: not a run folder\n"
+    assert main(["view", *[str(good)] * 8]) == 1
+    assert capsys.readouterr().err == "gantui view: 8 run folders: at most 7 can be compared\n"
 
 
 def test_the_viewer_side_imports_neither_torch_nor_textual() -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gantui.protocol import (
     Alert,
     Command,
+    ComparedRows,
     Finished,
     HostStats,
     ImageSamples,
@@ -35,6 +36,8 @@ BOTH = {**codec.CLIENT_KINDS, **codec.SERVER_KINDS}
 # Events with arrays need shapes that mean something; every other kind is built from its field types.
 ARRAY_EXAMPLES = {
     "MetricsBatch": metrics_batch(20, 7),
+    "ComparedRows": ComparedRows(index=1, label="B", this="A", columns=metrics_batch(20, 7).columns,
+                                 values=metrics_batch(20, 7).values),
     "ImageSamples": image_samples(),
     "ToySamples": toy_samples(),
 }

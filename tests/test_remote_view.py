@@ -14,6 +14,7 @@ from gantui.engine.pictures import image_grid as _grid
 from gantui.engine.session import Session
 from gantui.headless import run_headless
 from gantui.protocol import (
+    ComparedRows,
     Finished,
     ImageSamples,
     Intervention,
@@ -41,8 +42,17 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def replay(folder: Path) -> tuple[FileController, Events]:
-    controller = FileController(folder)
+@pytest.fixture(scope="module")
+def longer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second run to compare with: another seed, twice as long."""
+    folder = tmp_path_factory.mktemp("view") / "longer"
+    session = Session.create(smoke_config("train.steps=120", "train.seed=7"), run_dir=folder)
+    assert run_headless(session, Console(file=io.StringIO())) == 0
+    return folder
+
+
+def replay(folder: Path, *compare: Path) -> tuple[FileController, Events]:
+    controller = FileController(folder, compare=compare)
     events = Events()
     controller.start(events)
     assert controller.join(20.0)
@@ -66,6 +76,43 @@ def test_the_replay_reports_the_run_as_it_was(finished_run: Path) -> None:
     assert "read-only" in events.of(Notice)[-1].message
     controller.send(Stop())
     assert isinstance(events.items[-1], Finished)
+
+
+def test_further_folders_come_as_compared_rows_named_in_order(finished_run: Path, longer_run: Path) -> None:
+    _controller, events = replay(finished_run, longer_run)
+    own = np.concatenate([b.column("step") for b in events.of(MetricsBatch)])
+    assert own.tolist() == [json.loads(line)["step"] for line in
+                            (finished_run / "metrics.jsonl").read_text().splitlines()]  # A as before
+    compared = events.of(ComparedRows)
+    assert {(c.index, c.label, c.this) for c in compared} == {(1, "B", "A")}
+    rows = [json.loads(line) for line in (longer_run / "metrics.jsonl").read_text().splitlines()]
+    values = np.concatenate([c.values for c in compared])
+    columns = compared[0].columns
+    assert values[:, columns.index("step")].tolist() == [row["step"] for row in rows]
+    assert values[:, columns.index("loss_d")].tolist() == [row["loss_d"] for row in rows]
+    assert rows[-1]["step"] > own[-1]  # the longer run: the axis will span it
+    named = [n.message for n in events.of(Notice) if n.message.startswith("comparing")]
+    assert named == [f"comparing A = {finished_run}; B = {longer_run} ({len(rows):,} rows, to step "
+                     f"{int(rows[-1]['step']):,})"]
+    assert events.of(StateChanged)[-1].state.run_dir == str(finished_run)  # the state, marks: A's
+
+
+@run_async
+async def test_the_dashboard_compares_two_runs(finished_run: Path, longer_run: Path) -> None:
+    app = GanApp(FileController(finished_run, compare=[longer_run]), losses={})
+    rows = len((longer_run / "metrics.jsonl").read_text().splitlines())
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            if app.comparison and len(app.comparison.runs[1].history) == rows and app.run_state \
+                    and app.run_state.status == "finished":
+                break
+            await pilot.pause(0.05)
+        app.refresh_plots()
+        await pilot.pause()
+        text = app.query_one("#plot-game").render().plain
+        assert "D(x) A" in text and "D(x) B" in text
+        last = json.loads((longer_run / "metrics.jsonl").read_text().splitlines()[-1])
+        assert app.logged()[1] == last["step"]  # the axis spans the longer run
 
 
 def test_sample_grids_split_back_into_the_images() -> None:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import math
 
 import pytest
+from rich.style import Style
 
 from gantui.protocol import METRIC_NAMES, MetricsBatch
 from gantui.ui.app import GanApp
+from gantui.ui.compared import RUN_COLORS, series_shade
 from gantui.ui.plot_specs import GAME, JSD, WASSERSTEIN, loss_references
 from gantui.ui.plot_specs import LOSSES as LOSS_PLOT
 from gantui.ui.view import Frame
 from gantui.ui.widgets.metric_plot import MetricPlot
 from gantui.ui.widgets.run_header import RunHeader
 from tests.fakes import (
+    compared_rows,
     intervention,
     make_app,
     metrics_batch,
@@ -210,3 +213,33 @@ async def test_a_million_rows_keep_the_history_bounded_and_redraws_flat():
         assert app.history.buckets <= app.history.max_levels * app.history.capacity  # … buckets kept: bounded
         print(f"redraw of 3 plots: {at_10k * 1e3:.1f} ms at 10k rows, {at_1m * 1e3:.1f} ms at 1M rows")
         assert at_1m < 3 * at_10k
+
+
+@run_async
+async def test_compared_runs_are_drawn_over_this_one_each_named_and_the_axis_spans_the_longest():
+    app, controller = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.plot_timer.pause()
+        controller.push(state_changed(run_state()), metrics_batch(0, 200))  # this run: steps 0 … 3980
+        await pilot.pause()
+        app.plot_tick()
+        alone = game_plot_text(app)
+        assert "D(x)" in alone and "D(x) A" not in alone  # no comparison: the legend names no run
+        controller.push(compared_rows(1, "B", rows=300), compared_rows(2, "C", rows=50))  # to 5980, 980
+        await pilot.pause()
+        app.plot_tick()
+        text = game_plot_text(app)
+        for label in ("D(x) A", "D(G(z)) A", "D(x) B", "D(G(z)) B", "D(x) C", "D(G(z)) C"):
+            assert label in text
+        assert app.logged() == (0.0, 5980.0)  # B is the longest run
+        drawn = plot_colors(app.query_one("#plot-game", MetricPlot))
+        for color in RUN_COLORS[:3]:  # each run in its own colour: its first series at full strength …
+            assert color in drawn
+        assert series_shade(RUN_COLORS[1], 1) in drawn  # … its second in a shade of it
+
+
+def plot_colors(plot: MetricPlot) -> set[tuple[int, int, int]]:
+    """The foreground colours of the plot as rendered."""
+    styles = [span.style if isinstance(span.style, Style) else Style.parse(span.style)
+              for span in plot.render().spans]
+    return {tuple(style.color.triplet) for style in styles if style.color and style.color.triplet}

@@ -16,6 +16,7 @@ from tests.fakes import (
     PRESETS,
     FakeController,
     alert,
+    compared_rows,
     critic_samples,
     failure,
     host_stats,
@@ -129,4 +130,10 @@ def test_alert_badges_and_markers(snap_compare):
 def test_critic_surface(snap_compare):
     # A drifted critic (v ≈ −57 … −54): coloured by v relative to itself, with the v legend.
     events = (*toy_events(loss="wgan-gp", critic=True), critic_samples())
+    assert snap_compare(dashboard(events), terminal_size=(120, 40), run_before=draw_plots)
+
+
+def test_two_runs_compared(snap_compare):
+    # gantui view A B: B (orange) converges sooner and runs longer; A's markers and log only.
+    events = (*toy_events(), compared_rows(1, "B", rows=300))
     assert snap_compare(dashboard(events), terminal_size=(120, 40), run_before=draw_plots)

@@ -13,6 +13,7 @@ __all__ = [
     "INTEGER_METRICS",
     "METRIC_NAMES",
     "Alert",
+    "ComparedRows",
     "Event",
     "Failure",
     "Finished",
@@ -109,6 +110,26 @@ class MetricsBatch(Event):
         for row in self.values:
             out.append({c: float(v) for c, v in zip(self.columns, row, strict=True) if v == v})
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedRows(Event):
+    """Rows of another run, drawn over this one's plots for comparison (``gantui view A B``).
+
+    ``index`` numbers the other runs from 1 (this run is 0) and picks their colour; ``label`` is what
+    the legend calls the run, ``this`` what it calls the run whose own events these are. Columns and
+    values are those of :class:`MetricsBatch`. Nothing else of that run is sent: its markers, log and
+    samples stay in its own folder.
+    """
+
+    index: int
+    label: str
+    this: str
+    columns: tuple[str, ...]
+    values: np.ndarray  # float64, shape (rows, len(columns)), read-only
+
+    def batch(self) -> MetricsBatch:
+        return MetricsBatch(columns=self.columns, values=self.values)
 
 
 @dataclass(frozen=True, slots=True)

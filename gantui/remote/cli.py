@@ -47,7 +47,8 @@ def _parser(name: str) -> argparse.ArgumentParser:
                        help="seconds to wait for the final checkpoint (default 600)")
     if name == "view":
         p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
-                       help="finished or crashed run folders")
+                       help="finished or crashed run folders; with several, the first is shown and the "
+                            "others' metrics are drawn over its plots (A, B, …: one colour a run)")
     if name in ("attach", "view"):
         p.add_argument("--colors", choices=("auto", "truecolor", "256", "16"), default="auto",
                        help="colour depth (auto: from COLORTERM and TERM)")
@@ -58,7 +59,7 @@ _DESCRIPTIONS = {
     "attach": "Open the dashboard on a live run (q detaches; the run goes on training).",
     "ls": "List this user's live runs on this machine.",
     "stop": "Stop a live run, saving a final checkpoint (as q does in its own dashboard).",
-    "view": "Open a finished (or crashed) run folder read-only in the dashboard.",
+    "view": "Open a finished (or crashed) run folder read-only in the dashboard; several to compare them.",
 }
 
 
@@ -221,11 +222,7 @@ def _stop(args: argparse.Namespace) -> int:
 def _view(args: argparse.Namespace) -> int:
     from gantui.remote.filecontroller import FileController
 
-    if len(args.runs) > 1:
-        print("gantui view: comparing several runs in one dashboard is not available yet: give one RUN_DIR",
-              file=sys.stderr)
-        return EXIT_USAGE
-    controller = FileController(args.runs[0])
+    controller = FileController(args.runs[0], compare=args.runs[1:])
     _app(controller, losses={}, presets=(), colors=args.colors).run(mouse=False)
     return 0
 

@@ -28,6 +28,7 @@ import numpy as np
 from gantui import __version__, protocol
 from gantui.protocol import (
     Command,
+    ComparedRows,
     Event,
     ImageSamples,
     MetricsBatch,
@@ -147,10 +148,10 @@ def _dec_hook(kind: type, obj: Any) -> Any:
 
 
 # What the UI relies on beyond field types: checked after decoding, by kind.
-def _check_metrics(m: MetricsBatch) -> None:
+def _check_metrics(m: MetricsBatch | ComparedRows) -> None:
     v = m.values
     if v.dtype != np.float64 or v.ndim != 2 or v.shape[1] != len(m.columns):
-        raise ValueError(f"MetricsBatch values {v.dtype} {v.shape} for {len(m.columns)} columns")
+        raise ValueError(f"{type(m).__name__} values {v.dtype} {v.shape} for {len(m.columns)} columns")
 
 
 def _check_images(s: ImageSamples) -> None:
@@ -190,7 +191,8 @@ def _check_command(c: Command) -> None:
 
 
 _CHECKS: dict[type, Callable[[Any], None]] = {
-    MetricsBatch: _check_metrics, ImageSamples: _check_images, ToySamples: _check_toy,
+    MetricsBatch: _check_metrics, ComparedRows: _check_metrics, ImageSamples: _check_images,
+    ToySamples: _check_toy,
     **{cls: _check_command for cls in COMMANDS.values()}}
 
 

@@ -1,9 +1,11 @@
-"""``gantui view RUN_DIR``: a finished (or crashed) run folder replayed read-only into the dashboard.
+"""``gantui view RUN_DIR [RUN_DIR …]``: finished (or crashed) run folders replayed read-only into the
+dashboard.
 
 ``FileController`` is a third Controller: ``start(sink)`` reads the folder on a thread and reports it
 as the run would have: its state (from config.toml and the last row), every metric row, the events
-as markers and log lines, and the newest sample grid from ``samples/``. Commands are refused with a
-notice; q (a ``Stop``) closes the view.
+as markers and log lines, and the newest sample grid from ``samples/``. Further folders are compared:
+their metric rows come as ``ComparedRows`` (runs B, C, … in the legend; the first folder is A), drawn
+over the first run's plots. Commands are refused with a notice; q (a ``Stop``) closes the view.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import dataclasses
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from gantui.config import TOY_DATASETS
 from gantui.protocol import (
     METRIC_NAMES,
     Command,
+    ComparedRows,
     Event,
     Finished,
     ImageSamples,
@@ -37,7 +40,9 @@ from gantui.remote.rowstore import STEP, jsonl_blocks
 from gantui.remote.runlog import read_events
 from gantui.text import printable
 
-__all__ = ["FileController", "split_grid"]
+__all__ = ["RUN_LETTERS", "FileController", "split_grid"]
+
+RUN_LETTERS = "ABCDEFG"  # what the legend calls the runs of a comparison, in the order given
 
 _PAD = 2  # RunFolder's grid padding between images
 _CHUNK_ROWS = 65_536
@@ -60,6 +65,25 @@ def split_grid(grid: np.ndarray, side: int) -> np.ndarray:
     return np.stack(images) if images else np.zeros((0, side, side, grid.shape[2]), np.uint8)
 
 
+def _run_folder(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise RemoteError(f"{printable(path)}: not a run folder")
+    if not (path / "metrics.jsonl").exists() and not (path / "config.toml").exists():
+        raise RemoteError(f"{printable(path)}: not a run folder (no metrics.jsonl, no config.toml)")
+    return path
+
+
+def _metric_blocks(path: Path):
+    """(columns, values) of metrics.jsonl in blocks, each without the columns it never fills."""
+    for block in jsonl_blocks(path, block_lines=_CHUNK_ROWS):
+        if not len(block):
+            continue
+        used = ~np.isnan(block).all(axis=0)
+        used[STEP] = True
+        yield tuple(name for name, keep in zip(METRIC_NAMES, used, strict=True) if keep), block, used
+
+
 def _grid_side(grid: np.ndarray) -> int:
     """The image side of a grid of the runner's 64 samples (8 a row), or of a smaller square grid."""
     for cols in (8, 7, 6, 5, 4, 3, 2, 1):
@@ -76,12 +100,12 @@ class FileController:
     quit_detaches = False
     can_detach = False
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise RemoteError(f"{printable(run_dir)}: not a run folder")
-        if not (self.run_dir / "metrics.jsonl").exists() and not (self.run_dir / "config.toml").exists():
-            raise RemoteError(f"{printable(run_dir)}: not a run folder (no metrics.jsonl, no config.toml)")
+    def __init__(self, run_dir: Path, compare: Sequence[Path] = ()) -> None:
+        self.run_dir = _run_folder(run_dir)
+        self.compared = [_run_folder(other) for other in compare]
+        if len(self.compared) >= len(RUN_LETTERS):
+            raise RemoteError(f"{len(self.compared) + 1} run folders: at most {len(RUN_LETTERS)} can be "
+                              "compared")
         self.config = self._read_config()
         self._sink: Callable[[Event], None] = lambda e: None
         self._thread: threading.Thread | None = None
@@ -143,17 +167,13 @@ class FileController:
         self._deliver(StateChanged(state=self._state(), reason="viewing"))
         k_col = METRIC_NAMES.index("k")
         last_k = None
-        for block in jsonl_blocks(self.run_dir / "metrics.jsonl", block_lines=_CHUNK_ROWS):
-            if not len(block):
-                continue
-            used = ~np.isnan(block).all(axis=0)
-            used[STEP] = True
-            columns = tuple(name for name, keep in zip(METRIC_NAMES, used, strict=True) if keep)
+        for columns, block, used in _metric_blocks(self.run_dir / "metrics.jsonl"):
             self._deliver(MetricsBatch(columns=columns, values=frozen_array(block[:, used])))
             self.rows += len(block)
             self.step = int(block[-1, STEP])
             if np.isfinite(block[-1, k_col]):
                 last_k = int(block[-1, k_col])
+        self._replay_compared()
         for event in read_events(self.run_dir / "events.jsonl"):
             self._deliver(event)
             self.step = max(self.step, event.step)
@@ -167,6 +187,24 @@ class FileController:
         self._deliver(Notice(step=self.step, level="info",
                              message=f"viewing {printable(self.run_dir)} read-only: {self.rows:,} rows up to "
                                      f"step {self.step:,}; q closes"))
+
+    def _replay_compared(self) -> None:
+        """Each further folder's rows, and one log line naming each run as the legend does."""
+        if not self.compared:
+            return
+        this = RUN_LETTERS[0]
+        lines = [f"{this} = {printable(self.run_dir)}"]
+        for index, folder in enumerate(self.compared, 1):
+            label, rows, last = RUN_LETTERS[index], 0, 0
+            for columns, block, used in _metric_blocks(folder / "metrics.jsonl"):
+                self._deliver(ComparedRows(index=index, label=label, this=this, columns=columns,
+                                           values=frozen_array(block[:, used])))
+                rows, last = rows + len(block), int(block[-1, STEP])
+            if not rows:  # the run is named in the legend's place all the same
+                self._deliver(ComparedRows(index=index, label=label, this=this, columns=("step",),
+                                           values=frozen_array(np.zeros((0, 1)))))
+            lines.append(f"{label} = {printable(folder)} ({rows:,} rows, to step {last:,})")
+        self._deliver(Notice(step=self.step, level="info", message="comparing " + "; ".join(lines)))
 
     def _last_samples(self) -> ImageSamples | None:
         pngs = sorted((self.run_dir / "samples").glob("step-*.png"))

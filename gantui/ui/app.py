@@ -24,6 +24,7 @@ from textual.widgets import Footer, Static
 
 from gantui.protocol import (
     Alert,
+    ComparedRows,
     Event,
     Failure,
     Finished,
@@ -41,6 +42,7 @@ from gantui.protocol import (
 )
 from gantui.ui import keys
 from gantui.ui.clock import RunClock
+from gantui.ui.compared import Comparison
 from gantui.ui.controller import Controller
 from gantui.ui.history import MetricsHistory
 from gantui.ui.markers import Markers
@@ -73,6 +75,7 @@ class PlotInputs(NamedTuple):
     (or the layout does: a plot drawn before a resize has the wrong columns)."""
 
     history: int
+    compared: int
     markers: int
     view: int
     loss: str
@@ -119,6 +122,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         if colors != "auto" or "TEXTUAL_COLOR_SYSTEM" not in os.environ:
             set_output_color_system(self.console, self.color_system)
         self.history = MetricsHistory(capacity=max(history // 2, 2))
+        self.comparison = Comparison(capacity=max(history // 4, 2))  # other runs: gantui view A B
         self.markers = Markers()
         self.view = ViewState()
         self.clock = RunClock()
@@ -202,6 +206,8 @@ class GanApp(Steering, Viewing, App[RunResult]):
         if isinstance(event, MetricsBatch):
             self.history.extend(event)  # drawn by the refresh timer, never here
             self.clock.rows(event)
+        elif isinstance(event, ComparedRows):
+            self.comparison.add(event)  # another run's rows: its clock is not this run's
         elif isinstance(event, StateChanged):
             if event.state.status != "failed":
                 self.failure = ""
@@ -256,6 +262,8 @@ class GanApp(Steering, Viewing, App[RunResult]):
         """(first, last) step the plots can show: the rows kept, up to the step the trainer is at now
         (paused after the last row, a pause marker is still on the plots)."""
         span = self.history.step_range()
+        if (other := self.comparison.step_range()) is not None:  # the axis spans the longest run
+            span = other if span is None else (min(span[0], other[0]), max(span[1], other[1]))
         if span is None:
             return None
         now = max(self.clock.step, self.run_state.step if self.run_state else -1)
@@ -268,8 +276,9 @@ class GanApp(Steering, Viewing, App[RunResult]):
     def _plot_inputs(self) -> PlotInputs:
         state, compact = self.run_state, self.compact
         layout = (self.compact_view.size,) if compact else self.plot_area.sizes()
-        return PlotInputs(self.history.version, self.markers.version, self.view.version,
-                          state.loss if state else "", state.critic if state else False, compact,
+        return PlotInputs(self.history.version, self.comparison.version, self.markers.version,
+                          self.view.version, state.loss if state else "",
+                          state.critic if state else False, compact,
                           (self.screen_stack[0].maximized, *layout))
 
     def plot_tick(self) -> None:
@@ -277,7 +286,8 @@ class GanApp(Steering, Viewing, App[RunResult]):
 
         The UI thread shares the interpreter lock with the trainer, so its CPU time is the trainer's
         loss. plotext draws in pure Python (tens of ms per plot on a large terminal), so new rows
-        alone redraw the plots at most once per (last redraw's CPU time / ``plot_budget``) seconds.
+        (this run's or a compared run's) alone redraw the plots at most once per (last redraw's CPU time /
+        ``plot_budget``) seconds.
         A marker, a view change, a loss switch or a resize is drawn at the next tick regardless: it
         answers the user.
         """
@@ -285,7 +295,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
         if self.plot_area.sync(self.history):  # a plot appears (its metric arrived) or goes
             self._drawn = None
         inputs = self._plot_inputs()
-        user_change = self._drawn is None or inputs[1:] != self._drawn[1:]
+        user_change = self._drawn is None or inputs[2:] != self._drawn[2:]
         if user_change or (inputs != self._drawn and time.monotonic() >= self._next_history_draw):
             self.refresh_plots()
         else:
@@ -307,7 +317,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
             self.compact_view.redraw(self.history, self.markers, frame, self.plot_area.listed(self.history))
             rendered = 0.0
         else:
-            self.plot_area.redraw(self.history, self.markers, frame)
+            self.plot_area.redraw(self.history, self.markers, frame, self.comparison)
             rendered = self.plot_area.render_seconds
         self.view_bar.show(self.view, logged)
         # Renders happen later, in the compositor: the last ones stand in for the coming ones.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 from textual import events
@@ -20,6 +21,7 @@ from textual.message import Message
 from textual_plotext import PlotextPlot
 
 from gantui.text import printable
+from gantui.ui.compared import Comparison, series_shade
 from gantui.ui.history import MetricsHistory
 from gantui.ui.markers import Markers
 from gantui.ui.plot_specs import PlotSpec
@@ -30,6 +32,8 @@ from gantui.ui.view import Frame
 
 __all__ = ["MetricPlot"]
 
+RGB = tuple[int, int, int]
+
 _FRAME_COLUMNS = 2  # plotext's left and right y axes
 _FRAME_ROWS = 4  # the two x axes, the x tick labels and the title
 _FAINT = 0.35  # how much of a series' colour its raw envelope keeps while smoothing is on
@@ -38,6 +42,15 @@ _GREY = (128, 128, 128)
 
 def _blend(rgb: tuple[int, int, int], base: tuple[int, int, int], keep: float) -> tuple[int, int, int]:
     return tuple(round(keep * c + (1 - keep) * b) for c, b in zip(rgb, base, strict=True))  # type: ignore[return-value]
+
+
+class _Drawn(NamedTuple):
+    """One series of one run, binned to the canvas's columns (``smooth``: its EMA, when on)."""
+
+    label: str
+    color: RGB
+    binned: Binned
+    smooth: np.ndarray | None
 
 
 class MetricPlot(PlotextPlot, can_focus=True):
@@ -99,8 +112,10 @@ class MetricPlot(PlotextPlot, can_focus=True):
         except Exception:  # no app theme (a plot drawn outside an app)
             return (30, 30, 30)
 
-    def redraw(self, history: MetricsHistory, markers: Markers, frame: Frame) -> None:
-        """Rebuild the figure; plotext renders it on the next frame."""
+    def redraw(self, history: MetricsHistory, markers: Markers, frame: Frame,
+               comparison: Comparison | None = None) -> None:
+        """Rebuild the figure; plotext renders it on the next frame. With a ``comparison`` every run is
+        drawn in its own colour, its series in shades of it, the legend naming the run."""
         plt = self.plt
         plt.clear_figure()
         spec = self.spec.variant(frame.critic)
@@ -119,7 +134,7 @@ class MetricPlot(PlotextPlot, can_focus=True):
         if hi <= lo:  # a single row: one step either side, so the axis still reads in whole steps
             lo, hi = lo - 1, hi + 1
         columns = max(width - 12, 10)
-        drawn = self._series(history, spec, lo, hi, columns, frame.smoothing, log)
+        drawn = self._series(self._sources(history, comparison), spec, lo, hi, columns, frame.smoothing, log)
         if not drawn:
             seen = any(history.has(series.name) for series in spec.series)
             plt.title(title + ("  (nothing in this window)" if seen else "  (no data yet)"))
@@ -139,43 +154,56 @@ class MetricPlot(PlotextPlot, can_focus=True):
         plt.xlim(lo, hi)
         plt.xticks(*step_ticks(lo, hi, max(canvas_w // 9, 1)))
         surface = self._surface()
-        for series, binned, smooth in drawn:
-            xs, ys = envelope_series(binned.x, binned.low, binned.high)
-            if smooth is None:
-                plt.plot(xs, ys, label=series.label, color=series.color, marker="braille")
+        for one in drawn:
+            xs, ys = envelope_series(one.binned.x, one.binned.low, one.binned.high)
+            if one.smooth is None:
+                plt.plot(xs, ys, label=one.label, color=one.color, marker="braille")
             else:
-                plt.plot(xs, ys, color=_blend(series.color, surface, _FAINT), marker="braille")
-                plt.plot(binned.x.tolist(), smooth.tolist(), label=series.label, color=series.color,
+                plt.plot(xs, ys, color=_blend(one.color, surface, _FAINT), marker="braille")
+                plt.plot(one.binned.x.tolist(), one.smooth.tolist(), label=one.label, color=one.color,
                          marker="braille")
         for y, _label in references:
             if not (log and y <= 0) and ylo <= (math.log10(y) if log else y) <= yhi:
                 plt.hline(y, color=_GREY)
-        self._markers(markers, lo, hi, ylo, yhi, canvas_w, canvas_h, [s.label for s, _b, _m in drawn], log,
+        self._markers(markers, lo, hi, ylo, yhi, canvas_w, canvas_h, [one.label for one in drawn], log,
                       surface)
         self.refresh()
 
-    def _series(self, history: MetricsHistory, spec: PlotSpec, lo: float, hi: float, columns: int,
-                smoothing: float, log: bool) -> list[tuple[object, Binned, np.ndarray | None]]:
+    @staticmethod
+    def _sources(history: MetricsHistory, comparison: Comparison | None
+                 ) -> list[tuple[MetricsHistory, str, RGB | None]]:
+        """(history, the run's name in the legend, its colour); one source, unnamed, without a comparison."""
+        if not comparison:
+            return [(history, "", None)]
+        return [(history, comparison.this_label, comparison.this_color),
+                *((run.history, run.label, run.color) for run in comparison.ordered())]
+
+    def _series(self, sources: list[tuple[MetricsHistory, str, RGB | None]], spec: PlotSpec, lo: float,
+                hi: float, columns: int, smoothing: float, log: bool) -> list[_Drawn]:
         drawn = []
         self.hidden_nonpositive = 0
-        for series in spec.series:
-            w = history.window(series.name, lo, hi)
-            ok = np.isfinite(w.low) & np.isfinite(w.high) & np.isfinite(w.sums)
-            if log:
-                self.hidden_nonpositive += int((ok & (w.low <= 0)).sum())
-                ok &= w.low > 0
-            if not ok.any():
-                continue
-            binned = bin_columns(w.x[ok], w.low[ok], w.high[ok], w.sums[ok], w.counts[ok], lo, hi, columns)
-            smooth = ema(binned.sums, binned.counts, smoothing) if smoothing > 0 else None
-            drawn.append((series, binned, smooth))
+        for history, run_label, run_color in sources:
+            for j, series in enumerate(spec.series):
+                w = history.window(series.name, lo, hi)
+                ok = np.isfinite(w.low) & np.isfinite(w.high) & np.isfinite(w.sums)
+                if log:
+                    self.hidden_nonpositive += int((ok & (w.low <= 0)).sum())
+                    ok &= w.low > 0
+                if not ok.any():
+                    continue
+                binned = bin_columns(w.x[ok], w.low[ok], w.high[ok], w.sums[ok], w.counts[ok], lo, hi,
+                                     columns)
+                smooth = ema(binned.sums, binned.counts, smoothing) if smoothing > 0 else None
+                label = f"{series.label} {run_label}" if run_label else series.label
+                color = series.color if run_color is None else series_shade(run_color, j)
+                drawn.append(_Drawn(label, color, binned, smooth))
         return drawn
 
     @staticmethod
     def _y_range(spec: PlotSpec, drawn, references, log: bool) -> tuple[float, float]:
         """The visible values' range, padded by 5 %, within the spec's bounds (log10 units if ``log``)."""
-        lows = [b.low.min() for _s, b, _m in drawn]
-        highs = [b.high.max() for _s, b, _m in drawn]
+        lows = [one.binned.low.min() for one in drawn]
+        highs = [one.binned.high.max() for one in drawn]
         ylo, yhi = float(min(lows)), float(max(highs))
         if spec.references_in_range:
             ys = [y for y, _label in references if not log or y > 0]

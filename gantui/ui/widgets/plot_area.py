@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from textual.containers import Vertical
 
+from gantui.ui.compared import Comparison
 from gantui.ui.history import MetricsHistory
 from gantui.ui.markers import Markers
 from gantui.ui.plot_specs import PLOTS, PlotSpec, catalogue
@@ -111,9 +112,10 @@ class PlotArea(Vertical):
         """The plots on screen, top to bottom."""
         return [self._plots[i] for i in self._layout if i in self._plots]
 
-    def redraw(self, history: MetricsHistory, markers: Markers, frame: Frame) -> None:
+    def redraw(self, history: MetricsHistory, markers: Markers, frame: Frame,
+               comparison: Comparison | None = None) -> None:
         for plot in self.plots:
-            plot.redraw(history, markers, frame)
+            plot.redraw(history, markers, frame, comparison)
 
     @property
     def render_seconds(self) -> float:
