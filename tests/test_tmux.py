@@ -203,7 +203,8 @@ def background(tmp_path: Path) -> Iterator[Path]:
 def test_a_hang_up_detaches_the_run_and_it_goes_on_in_the_background(terminal: Terminal,
                                                                       background: Path) -> None:
     """Issue 12: killing the dashboard's terminal (an SSH connection that drops) no longer stops the run:
-    it saves a final checkpoint, goes on training in the background, and can be attached and stopped."""
+    it saves a final checkpoint, goes on training in the background, is listed by gantui ls, can be
+    attached from a new terminal (and left with q) and stopped."""
     run = background
     terminal.start(gantui_command(run.parent, "--run-dir", str(run), "--set", "train.threads=1"),
                    width=100, height=30)
@@ -217,6 +218,18 @@ def test_a_hang_up_detaches_the_run_and_it_goes_on_in_the_background(terminal: T
     gantui = [sys.executable, "-m", "gantui"]
     listed = subprocess.run([*gantui, "ls"], capture_output=True, text=True, timeout=60)
     assert str(run) in listed.stdout and "running" in listed.stdout, listed.stdout
+    # Log in again and attach: the run is still there, training on past the hang-up.
+    (run.parent / "again").mkdir(exist_ok=True)
+    again = Terminal("gantui-after-hangup", run.parent / "again")
+    try:
+        again.start(gantui_command(run.parent, "attach", str(run)), width=100, height=30)
+        again.wait_for(lambda s: (step_on(s) or 0) > handed_over and "running" in s,
+                       "the attached dashboard past the hand-over")
+        again.keys("q")
+        assert again.wait_exit() == 0
+        again.wait_for(lambda s: "detached from" in s, "the detach line")
+    finally:
+        again.close()
     stopped = subprocess.run([*gantui, "stop", str(run)], capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     finals = sorted((run / "checkpoints").glob("final-*.pt"))
