@@ -181,11 +181,11 @@ def thread_cpu_seconds(native_id: int) -> float:
 
 def with_dashboard(cfg, seconds: float, run_dir: Path | None = None) -> tuple[float, float]:
     """Iterations/s with the real app live (headless rendering), and the UI thread's CPU share."""
-    from gantui.dashboard import build_app
+    from gantui.dashboard import LocalController, build_app
 
     session = session_for(cfg, run_dir, headless=False)
     runner = Runner(session, exit_when_done=False)
-    app = build_app(session, runner)
+    app = build_app(session, LocalController(runner, can_detach=False))  # as run_dashboard drives it
     result: dict[str, float] = {}
 
     async def drive() -> None:
