@@ -17,8 +17,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import tomllib
-
 from gantui.remote.paths import RemoteError
 from gantui.text import printable
 
@@ -185,9 +183,12 @@ def _offer_resume(run_dir: Path) -> int:
 
 def _step_limit(run_dir: Path) -> int | None:
     """``[train] steps`` from the run's config.toml (0: no limit), None where it cannot be read."""
+    from gantui.config import ConfigError
+    from gantui.tomlio import read_toml
+
     try:
-        steps = tomllib.loads((run_dir / "config.toml").read_text())["train"]["steps"]
-    except (OSError, ValueError, KeyError, TypeError):
+        steps = read_toml(run_dir / "config.toml")["train"]["steps"]
+    except (ConfigError, KeyError, TypeError):
         return None
     return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
