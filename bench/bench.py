@@ -80,9 +80,9 @@ def config(case: Case, k: int, device: str, threads: int, *, quiet: bool = False
                                  f"train.compile={compile_mode}"])
 
 
-def session_for(cfg, run_dir: Path | None, *, headless: bool) -> Session:
+def session_for(cfg, run_dir: Path | None) -> Session:
     """The run as the CLI builds it, with a run folder when ``run_dir`` is given."""
-    return Session.create(cfg, run_dir=run_dir, write=run_dir is not None, headless=headless)
+    return Session.create(cfg, run_dir=run_dir, write=run_dir is not None)
 
 
 def plain_loop(cfg, seconds: float) -> float:
@@ -162,7 +162,7 @@ def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
 
 
 def headless(cfg, seconds: float, run_dir: Path | None = None) -> float:
-    session = session_for(cfg, run_dir, headless=True)
+    session = session_for(cfg, run_dir)
     runner = Runner(session, exit_when_done=False)
     runner.start(lambda event: None)
     try:
@@ -183,7 +183,7 @@ def with_dashboard(cfg, seconds: float, run_dir: Path | None = None) -> tuple[fl
     """Iterations/s with the real app live (headless rendering), and the UI thread's CPU share."""
     from gantui.dashboard import LocalController, build_app
 
-    session = session_for(cfg, run_dir, headless=False)
+    session = session_for(cfg, run_dir)
     runner = Runner(session, exit_when_done=False)
     app = build_app(session, LocalController(runner, can_detach=False))  # as run_dashboard drives it
     result: dict[str, float] = {}

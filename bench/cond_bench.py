@@ -33,7 +33,7 @@ from gantui.presets import load_config
 
 def build(preset: str, overrides: list[str]) -> Trainer:
     cfg = load_config(preset, ["train.threads=1", *overrides])
-    configure_threads(cfg.train.threads, convolutional=cfg.model.name == "dcgan")
+    configure_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     device = torch.device(cfg.train.device if cfg.train.device != "auto" else "cpu")
     return Trainer(cfg, sampler=build_sampler(cfg.data, device=device, seed=cfg.train.seed), device=device)

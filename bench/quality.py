@@ -45,7 +45,7 @@ COLUMNS = ("fd_classifier", "fid", "kid", "precision", "recall", "density", "cov
 def build(args):
     cfg = load_config(args.preset, [f"train.device={args.device}", *args.set])
     device = torch.device(args.device)
-    threads = configure_threads(cfg.train.threads, convolutional=cfg.model.name == "dcgan")
+    threads = configure_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     sampler = build_sampler(cfg.data, device=device, seed=cfg.train.seed)
     trainer = Trainer(cfg, sampler=sampler, device=device)

@@ -215,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
             _check_headless(args, config)
             _check_terminal(args)
         session = Session.create(config, run_dir=args.run_dir, resume=resumed,
-                                 mode="overwrite" if args.overwrite else "new", headless=args.headless)
+                                 mode="overwrite" if args.overwrite else "new")
     except USER_ERRORS as exc:
         return error(str(exc))
     except OSError as exc:  # e.g. a run folder that cannot be created

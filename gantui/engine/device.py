@@ -36,19 +36,21 @@ def resolve_device(name: str) -> torch.device:
 _trainer_threads: int | None = None  # the budget of the thread that trains (see configure_threads)
 
 
-def thread_budget(requested: int, *, convolutional: bool = False, headless: bool = False) -> int:
+def thread_budget(requested: int) -> int:
     """The intra-op threads of the training thread for ``train.threads = requested`` (0: auto).
 
-    Auto: convolutional models get every core, since their steps are compute-bound (DCGAN-64 on 2
-    cores: 0.44x the plain loop on one thread), and so do headless runs, which have no other busy
-    thread. MLPs with the dashboard leave one core free: their steps are bound by per-op overhead,
-    and intra-op threads that contend with a busy UI thread cost more than they give.
+    Auto gives the trainer every core, with the dashboard as without it. Convolutional steps are
+    compute-bound (DCGAN-64 on 2 cores: 0.44x the plain loop on one thread). For MLPs, leaving one
+    core to the UI thread was measured to cost more than it saved: the UI thread is busy about 15 %
+    of a core, and on 2 cores the dashboard trained ring8 at a median 234 it/s on two threads
+    against 219 on one, the MNIST MLP at 222 against 169 (bench/bench.py's dashboard mode, runs
+    alternating, 2026-12-04), and the same for a headless run and a dashboard keeps their figures
+    comparable.
     """
-    cores = os.cpu_count() or 1
-    return requested or (cores if convolutional or headless else max(1, cores - 1))
+    return requested or (os.cpu_count() or 1)
 
 
-def configure_threads(requested: int, *, convolutional: bool = False, headless: bool = False) -> int:
+def configure_threads(requested: int) -> int:
     """Choose the training thread's budget (returned) and leave the calling thread on one thread.
 
     Two threads that both run parallel regions each keep their own OpenMP worker pool; with more
@@ -58,7 +60,7 @@ def configure_threads(requested: int, *, convolutional: bool = False, headless: 
     trainer takes its budget on the thread that trains (:func:`bind_training_thread`).
     """
     global _trainer_threads
-    _trainer_threads = thread_budget(requested, convolutional=convolutional, headless=headless)
+    _trainer_threads = thread_budget(requested)
     torch.set_num_threads(1)
     return _trainer_threads
 

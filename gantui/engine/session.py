@@ -158,16 +158,15 @@ class Session:
 
     @classmethod
     def create(cls, config: Config, *, run_dir: Path | None = None, write: bool = True,
-               resume: Resumed | None = None, mode: Mode = "new", headless: bool = False) -> Session:
+               resume: Resumed | None = None, mode: Mode = "new") -> Session:
         """Build the trainer; with ``resume`` (see :func:`open_checkpoint`) continue that run.
 
         ``mode``: a new run refuses a run folder that already holds one unless "overwrite".
-        ``headless``: no dashboard shares the interpreter, so an MLP may train on every core.
         """
         if resume is not None:
             run_dir = run_dir or resume.run_dir
         device = resolve_device(config.train.device)
-        configure_threads(config.train.threads, convolutional=config.model.name == "dcgan", headless=headless)
+        configure_threads(config.train.threads)
         enable_fast_math(device)
         torch.manual_seed(config.train.seed)
         try:
