@@ -175,7 +175,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "ui": {
         "refresh_hz": Field(2.0, "plot redraws per second", min=0.2, max=5.0),
-        "plot_budget": Field(0.1, "most of one core that plot redraws may use; costlier plots redraw less "
+        "plot_budget": Field(0.05, "most of one core that plot redraws may use; costlier plots redraw less "
                                   "often (1: no limit)", min=0.01, max=1.0),
         "colors": Field("auto", "colour depth", choices=("auto", "truecolor", "256", "16")),
         "on_hangup": Field("detach", "when the dashboard's terminal disappears (SIGHUP: the SSH connection "

@@ -243,3 +243,46 @@ def plot_colors(plot: MetricPlot) -> set[tuple[int, int, int]]:
     styles = [span.style if isinstance(span.style, Style) else Style.parse(span.style)
               for span in plot.render().spans]
     return {tuple(style.color.triplet) for style in styles if style.color and style.color.triplet}
+
+
+@run_async
+async def test_a_plot_draw_is_timed_with_the_strips_textual_makes_of_it(monkeypatch):
+    """render_seconds counts plotext's figure and Textual's conversion of it, and nothing else.
+
+    The conversion of plotext's ANSI text into strips costs more than the figure; timing ``render``
+    alone let plot redraws take over twice their ``ui.plot_budget``. A fake CPU clock advances 1 s
+    in ``render`` and 2 s in the conversion: the draw costs 3 s, and a call that renders nothing
+    (the strips already made) leaves the figure alone.
+    """
+    from textual.visual import Visual
+    from textual_plotext import PlotextPlot
+
+    from gantui.ui.widgets import metric_plot
+
+    clock = [0.0]
+    monkeypatch.setattr(metric_plot.time, "thread_time", lambda: clock[0])
+    render, to_strips = PlotextPlot.render, Visual.to_strips.__func__
+
+    def costly_render(self):
+        clock[0] += 1.0
+        return render(self)
+
+    def costly_strips(cls, widget, *args, **kwargs):
+        if isinstance(widget, MetricPlot):
+            clock[0] += 2.0
+        return to_strips(cls, widget, *args, **kwargs)
+
+    monkeypatch.setattr(PlotextPlot, "render", costly_render)
+    monkeypatch.setattr(Visual, "to_strips", classmethod(costly_strips))
+    app, controller = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot, controller)
+        app.plot_timer.pause()
+        controller.push(metrics_batch(0, 100))
+        await pilot.pause()
+        app.refresh_plots()
+        await pilot.pause()
+        plot = app.plots[0]
+        assert plot.render_seconds == 3.0
+        plot.render_lines(plot.region.reset_offset)  # no new figure: nothing rendered
+        assert plot.render_seconds == 3.0

@@ -103,7 +103,7 @@ class GanApp(Steering, Viewing, App[RunResult]):
 
     def __init__(self, controller: Controller, *, losses: Mapping[str, str], presets: Sequence[str] = (),
                  bundled_presets: Sequence[str] = (), plots: Sequence[str] = (), colors: str = "auto",
-                 refresh_hz: float = 2.0, history: int = 2000, plot_budget: float = 0.1) -> None:
+                 refresh_hz: float = 2.0, history: int = 2000, plot_budget: float = 0.05) -> None:
         """``presets``: every preset name; ``bundled_presets``: those shipped with gantui (saving under
         one of those names is confirmed first); ``plots``: plot ids or metric columns shown from the
         start besides the defaults; ``history``: buckets per level of the history (halved: see
