@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from gantui.engine.data import build_sampler
+from gantui.engine.heap import freeze_built_run
 from gantui.engine.models import build_models
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
@@ -164,6 +165,7 @@ def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
 def headless(cfg, seconds: float, run_dir: Path | None = None) -> float:
     session = session_for(cfg, run_dir)
     runner = Runner(session, exit_when_done=False)
+    freeze_built_run()  # as run_headless does
     runner.start(lambda event: None)
     try:
         return runner_rate(runner, seconds)
@@ -186,6 +188,7 @@ def with_dashboard(cfg, seconds: float, run_dir: Path | None = None) -> tuple[fl
     session = session_for(cfg, run_dir)
     runner = Runner(session, exit_when_done=False)
     app = build_app(session, LocalController(runner, can_detach=False))  # as run_dashboard drives it
+    freeze_built_run()
     result: dict[str, float] = {}
 
     async def drive() -> None:

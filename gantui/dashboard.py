@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gantui.engine.heap import freeze_built_run
 from gantui.engine.losses import LOSSES
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
@@ -124,6 +125,7 @@ def run_dashboard(session: Session, *, listen: str | None = None) -> Outcome:
             asyncio.get_running_loop().call_soon_threadsafe(app.exit)
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    freeze_built_run()
     result = None
     try:
         # Mouse on: the wheel zooms a plot, a click selects a panel (keys do it all too). OSError: the

@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gantui.engine.heap import freeze_built_run
 from gantui.engine.runner import Runner
 from gantui.engine.session import Session
 from gantui.protocol import Alert, Failure, Finished, MetricsBatch, Notice, Stop
@@ -110,6 +111,7 @@ def run_headless(session: Session, console: Console | None = None, *, listen: st
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), rate, TimeRemainingColumn(),
             console=console, transient=False) as progress:
         task = progress.add_task("train", total=total, completed=session.trainer.step, rate="")
+        freeze_built_run()
         served.controller.start(events.put)
         try:
             while finished is None:

@@ -169,6 +169,7 @@ def _follow(ranks) -> int:
 
 def _serve(session) -> int:
     """Rank 0 for ``gantui --gpus``: the run served to the launcher's dashboard until it stops."""
+    from gantui.engine.heap import freeze_built_run
     from gantui.engine.losses import LOSSES
     from gantui.engine.runner import Runner
     from gantui.protocol import Finished, Stop
@@ -198,6 +199,7 @@ def _serve(session) -> int:
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
+        freeze_built_run()
         runner.start(sink)
         while not done.wait(0.5):
             pass
