@@ -7,9 +7,10 @@
 ``throughput`` runs the real runner (Session + Runner, the default ring8 preset, no step limit) with
 a RunServer in this process and starts viewers as processes of their own (``viewer`` below), either
 reading (a RemoteController counting what arrives) or rendering (the real GanApp, headless via
-``run_test``). Phases of 0, 1 and 3 viewers alternate, and each figure is the median over rounds;
-the server thread's own CPU time is reported too, as the share of the trainer's that it took. The
-bytes per second per viewer are what a reading viewer received after its history.
+``run_test``). Each phase with viewers sits between two without, and is measured against their
+mean (see :func:`throughput`); the server thread's own CPU time is reported too, as the share of
+the trainer's that it took. The bytes per second per viewer are what a reading viewer received
+after its history.
 
 ``attach`` fills a server (fed by a fake runner) with a million rows, then times, in a viewer
 process, from the connect to the dashboard having drawn its plots with the whole history.
@@ -163,49 +164,64 @@ def _thread_cpu(native_id: int) -> float:
     return 0.0
 
 
+def _phase(runner, server, trainer_id: int, server_id: int, n: int, args: argparse.Namespace) -> dict:
+    """One phase: ``n`` viewers attached, the trainer's rate and CPU measured over ``args.seconds``."""
+    procs = [spawn_viewer(server.info.socket, args.mode, seconds=args.seconds + 3) for _ in range(n)]
+    time.sleep(2.5 if n else 0.0)  # let them start, attach and take their history
+    step0, t0 = runner.trainer.step, time.monotonic()
+    cpu0 = _thread_cpu(trainer_id), _thread_cpu(server_id)
+    time.sleep(args.seconds)
+    step1, t1 = runner.trainer.step, time.monotonic()
+    cpu1 = _thread_cpu(trainer_id), _thread_cpu(server_id)
+    steps, trainer_cpu = max(step1 - step0, 1), max(cpu1[0] - cpu0[0], 1e-9)
+    phase = {"n": n, "rate": (step1 - step0) / (t1 - t0), "cpu_per_it": trainer_cpu / steps,
+             "server_share": (cpu1[1] - cpu0[1]) / trainer_cpu, "viewers": []}
+    if n:
+        phase["viewers"] = collect(procs)
+    return phase
+
+
 def throughput(args: argparse.Namespace) -> None:
+    """Phases with viewers, each bracketed by phases with none: 0, 1, 0, 3, 0, 1, 0, 3, 0, ...
+
+    A shared machine's load drifts over seconds, by more than the few per cent asked about; the
+    ratio of a viewer phase to the mean of the two viewer-less phases either side of it cancels a
+    drift that is linear over the bracket, and the median over rounds drops the phases another
+    process disturbed.
+    """
     runner, server = _served_run(args.preset, args.set)
     time.sleep(args.warmup)
-    phases: dict[str, list[float]] = {}
-    shares: dict[str, list[float]] = {}
-    per_step: dict[str, list[float]] = {}  # the trainer thread's CPU time per iteration
-    viewer_cpu: dict[str, list[float]] = {}
-    rates: list[float] = []
     trainer_id = runner._thread.native_id  # type: ignore[union-attr]
     server_id = server._thread.native_id  # type: ignore[union-attr]
+    order = [0]
+    for _ in range(args.rounds):
+        order += [1, 0, 3, 0]
     try:
-        for _ in range(args.rounds):
-            for n in (0, 1, 3):
-                name = f"{n} {args.mode}"
-                procs = [spawn_viewer(server.info.socket, args.mode, seconds=args.seconds + 3)
-                         for _ in range(n)]
-                time.sleep(2.5 if n else 0.0)  # let them attach and take their history
-                step0, t0 = runner.trainer.step, time.monotonic()
-                cpu0 = _thread_cpu(trainer_id), _thread_cpu(server_id)
-                time.sleep(args.seconds)
-                step1, t1 = runner.trainer.step, time.monotonic()
-                cpu1 = _thread_cpu(trainer_id), _thread_cpu(server_id)
-                phases.setdefault(name, []).append((step1 - step0) / (t1 - t0))
-                shares.setdefault(name, []).append((cpu1[1] - cpu0[1]) / max(cpu1[0] - cpu0[0], 1e-9))
-                per_step.setdefault(name, []).append((cpu1[0] - cpu0[0]) / max(step1 - step0, 1))
-                if n:
-                    results = collect(procs)
-                    rates += [r["bytes_per_s"] for r in results]
-                    viewer_cpu.setdefault(name, []).extend(r["cpu_s"] / (args.seconds + 3) for r in results)
+        phases = [_phase(runner, server, trainer_id, server_id, n, args) for n in order]
     finally:
         runner.send(Stop(save=False))
         runner.join(30.0)
         server.close()
-    base = statistics.median(phases[f"0 {args.mode}"])
-    print(f"ring8 headless, viewers {args.mode}ing, {args.rounds} rounds of {args.seconds:.0f} s (medians):")
-    for name, values in phases.items():
-        med = statistics.median(values)
-        print(f"  {name:>10} viewers: {med:8.1f} it/s  {med / base:5.3f}x of none   "
-              f"trainer {1000 * statistics.median(per_step[name]):.2f} ms CPU/it   "
-              f"server thread {100 * statistics.median(shares[name]):.2f} % of the trainer's CPU   "
-              + (f"each viewer process {100 * statistics.median(viewer_cpu[name]):.0f} % of a core   "
-                 if name in viewer_cpu else "")
-              + f"(rounds: {', '.join(f'{v:.0f}' for v in values)})")
+    ratios: dict[int, list[float]] = {1: [], 3: []}
+    for i in range(1, len(phases) - 1, 2):
+        bracket = (phases[i - 1]["rate"] + phases[i + 1]["rate"]) / 2
+        ratios[phases[i]["n"]].append(phases[i]["rate"] / bracket)
+    print(f"{args.preset} headless, viewers {args.mode}ing, {args.rounds} rounds of {args.seconds:.0f} s "
+          f"phases, each viewer phase against the viewer-less phases either side (medians):")
+    for n in (0, 1, 3):
+        mine = [p for p in phases if p["n"] == n]
+        rate = statistics.median(p["rate"] for p in mine)
+        line = (f"  {n} viewers: {rate:8.1f} it/s   trainer "
+                f"{1000 * statistics.median(p['cpu_per_it'] for p in mine):.2f} ms CPU/it   server thread "
+                f"{100 * statistics.median(p['server_share'] for p in mine):.2f} % of the trainer's CPU")
+        if n:
+            cpu = [v["cpu_s"] / (args.seconds + 3) for p in mine for v in p["viewers"]]
+            line += (f"   each viewer process {100 * statistics.median(cpu):.0f} % of a core   "
+                     f"{statistics.median(ratios[n]):.3f}x of none (paired: "
+                     f"{', '.join(f'{r:.2f}' for r in ratios[n])})")
+        shown = ", ".join(f"{p['rate']:.0f}" for p in mine)
+        print(line + f"   (phases: {shown})")
+    rates = [v["bytes_per_s"] for p in phases for v in p["viewers"]]
     if rates:
         print(f"  bytes per second per viewer after its history: median {statistics.median(rates):,.0f} B/s")
 
@@ -264,8 +280,8 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--mode", choices=("read", "render"), default="read")
-    t.add_argument("--seconds", type=float, default=8.0)
-    t.add_argument("--rounds", type=int, default=3)
+    t.add_argument("--seconds", type=float, default=5.0)
+    t.add_argument("--rounds", type=int, default=5)
     t.add_argument("--warmup", type=float, default=3.0)
     a = sub.add_parser("attach")
     a.add_argument("--rows", type=int, default=1_000_000)

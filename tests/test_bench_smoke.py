@@ -27,3 +27,17 @@ def test_each_mode_of_bench_py_runs_and_reports_a_rate(mode: str) -> None:
     assert result["rate"] > 0
     if mode == "dashboard":
         assert 0 <= result["ui_cpu"] < 2  # a share of one core
+
+
+REMOTE = BENCH.parent / "remote_bench.py"
+
+
+@pytest.mark.parametrize(("what", "options", "expect"), [
+    ("throughput", ["--rounds", "1", "--seconds", "0.3", "--warmup", "0"], "x of none"),
+    ("latency", ["--repeats", "2"], "viewer command -> runner applied"),
+])
+def test_remote_bench_runs_its_viewers_and_reports(what: str, options: list[str], expect: str) -> None:
+    done = subprocess.run([sys.executable, str(REMOTE), what, *options, "--set", "log.checkpoint_every=0"],
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expect in done.stdout, done.stdout
