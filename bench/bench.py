@@ -154,11 +154,11 @@ def next_boundary(runner: Runner, after: int) -> tuple[int, float]:
 
 
 def runner_rate(runner: Runner, seconds: float, warmup: float = 1.0) -> float:
-    """Iterations/s of a running runner: whole iterations between two boundaries ``seconds`` apart."""
+    """Iterations/s of a running runner: whole iterations between boundaries at least ``seconds`` apart."""
     time.sleep(warmup)
     step0, t0 = next_boundary(runner, runner.trainer.step)  # at least one iteration done: warmed up
     time.sleep(seconds)
-    step1, t1 = next_boundary(runner, runner.trainer.step - 1)
+    step1, t1 = next_boundary(runner, runner.trainer.step)  # the next one: never step0 itself
     return (step1 - step0) / (t1 - t0)
 
 
@@ -203,7 +203,7 @@ def with_dashboard(cfg, seconds: float, run_dir: Path | None = None) -> tuple[fl
             step0, t0 = await boundary(runner.trainer.step)
             cpu0 = thread_cpu_seconds(ui)
             await asyncio.sleep(seconds)
-            step1, t1 = await boundary(runner.trainer.step - 1)
+            step1, t1 = await boundary(runner.trainer.step)
             result["rate"] = (step1 - step0) / (t1 - t0)
             result["ui_cpu"] = (thread_cpu_seconds(ui) - cpu0) / (t1 - t0)
             runner.send(Stop(save=False))
