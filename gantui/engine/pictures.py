@@ -50,12 +50,14 @@ def toy_scatter(real: np.ndarray, fake: np.ndarray, surface: np.ndarray,
     # Background: D(x) from purple (0, "fake") through grey (0.5) to green (1, "real").
     ys = np.linspace(0, surface.shape[0] - 1, size).round().astype(int)
     xs = np.linspace(0, surface.shape[1] - 1, size).round().astype(int)
-    d = surface[np.ix_(ys, xs)][..., None]
+    # A blown-up D reports NaN: such pixels are grey (no verdict), never an undefined cast's colour.
+    d = np.nan_to_num(surface[np.ix_(ys, xs)], nan=0.5).clip(0.0, 1.0)[..., None]
     fake_c, mid_c, real_c = np.array([90, 40, 110]), np.array([40, 40, 40]), np.array([30, 110, 60])
     img = np.where(d < 0.5, mid_c + (fake_c - mid_c) * (1 - 2 * d), mid_c + (real_c - mid_c) * (2 * d - 1))
     img = img.astype(np.uint8)
     xmin, xmax, ymin, ymax = extent
     for points, colour in ((real, (80, 255, 120)), (fake, (255, 80, 255))):
+        points = points[np.isfinite(points).all(axis=1)]  # a blown-up G's NaN points have no place
         if len(points) == 0:
             continue
         px = ((points[:, 0] - xmin) / (xmax - xmin) * (size - 1)).round().astype(int)
