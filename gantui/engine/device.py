@@ -36,22 +36,15 @@ def resolve_device(name: str) -> torch.device:
 _trainer_threads: int | None = None  # the budget of the thread that trains (see configure_threads)
 
 
-def thread_budget(requested: int) -> int:
-    """The intra-op threads of the training thread for ``train.threads = requested`` (0: auto).
-
-    Auto gives the trainer every core, with the dashboard as without it. Convolutional steps are
-    compute-bound (DCGAN-64 on 2 cores: 0.44x the plain loop on one thread). For MLPs, leaving one
-    core to the UI thread was measured to cost more than it saved: the UI thread is busy about 15 %
-    of a core, and on 2 cores the dashboard trained ring8 at a median 234 it/s on two threads
-    against 219 on one, the MNIST MLP at 222 against 169 (bench/bench.py's dashboard mode, runs
-    alternating, 2026-12-04), and the same for a headless run and a dashboard keeps their figures
-    comparable.
-    """
-    return requested or (os.cpu_count() or 1)
-
-
 def configure_threads(requested: int) -> int:
     """Choose the training thread's budget (returned) and leave the calling thread on one thread.
+
+    ``train.threads = requested``; 0 (auto) gives the trainer every core, with the dashboard as
+    without it. Convolutional steps are compute-bound (DCGAN-64 on 2 cores: 0.44x the plain loop on
+    one thread). For MLPs, leaving one core to the UI thread was measured to cost more than it
+    saved: on 2 cores the dashboard trained ring8 at a median 234 it/s on two threads against 219 on
+    one, the MNIST MLP at 222 against 169 (bench/bench.py's dashboard mode, runs alternating,
+    2026-12-04); the same budget in both modes also keeps their figures comparable.
 
     Two threads that both run parallel regions each keep their own OpenMP worker pool; with more
     pool threads than cores, libgomp stops spinning between regions and every small op pays a
@@ -60,7 +53,7 @@ def configure_threads(requested: int) -> int:
     trainer takes its budget on the thread that trains (:func:`bind_training_thread`).
     """
     global _trainer_threads
-    _trainer_threads = thread_budget(requested)
+    _trainer_threads = requested or (os.cpu_count() or 1)
     torch.set_num_threads(1)
     return _trainer_threads
 
